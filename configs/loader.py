@@ -1,0 +1,122 @@
+"""Load and validate the YAML configuration; errors name the file, the key and what was expected."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from configs.schema import ActionsConfig, FeaturesConfig, ModelsConfig
+
+DEFAULT_DIR = Path(__file__).resolve().parent
+CONFIG_DIR_ENV = "LIFTGATE_CONFIG_DIR"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or does not match its schema."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (not in the schema)"
+    found = error.get("input")
+    found_text = "" if isinstance(found, dict) else f"; found {found!r}"
+    return f"{key}: {message}{found_text}"
+
+
+def load_file(path: Path, model: type[M]) -> M:
+    """Parse one YAML file into `model`, or raise ConfigError naming file and keys."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError([f"{path}{where}: not valid YAML: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{path}: expected a mapping at the top level; found {raw!r}"])
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([f"{path}: {_describe(e)}" for e in exc.errors()]) from None
+
+
+@dataclass(frozen=True)
+class LiftgateConfig:
+    """All configuration files of one directory, validated together."""
+
+    directory: Path
+    features: FeaturesConfig
+    actions: ActionsConfig
+    models: ModelsConfig
+
+
+def _cross_check(config: LiftgateConfig) -> list[str]:
+    """Rules that span files: eligibility rules must name contract features and values."""
+    specs = {f.name: f for f in config.features.features}
+    problems = []
+    path = config.directory / "actions.yaml"
+    for i, action in enumerate(config.actions.actions):
+        for j, rule in enumerate(action.eligibility):
+            key = f"actions.{i}.eligibility.{j}"
+            spec = specs.get(rule.feature)
+            if spec is None:
+                problems.append(
+                    f"{path}: {key}.feature: expected a feature of features.yaml; "
+                    f"found {rule.feature!r}"
+                )
+            elif rule.in_ is not None and spec.dtype == "category":
+                unknown = [v for v in rule.in_ if v not in spec.categories]
+                if unknown:
+                    problems.append(
+                        f"{path}: {key}.in: expected categories of {spec.name} "
+                        f"{spec.categories}; found {unknown}"
+                    )
+    return problems
+
+
+def config_dir(directory: Path | str | None = None) -> Path:
+    if directory is not None:
+        return Path(directory)
+    return Path(os.environ.get(CONFIG_DIR_ENV, DEFAULT_DIR))
+
+
+def load_config(directory: Path | str | None = None) -> LiftgateConfig:
+    """Load every configuration file of `directory` (default: the packaged `configs/`).
+
+    All files are validated before raising, so one run reports every problem.
+    """
+    directory = config_dir(directory)
+    if not directory.is_dir():
+        raise ConfigError([f"{directory}: not a directory"])
+    loaded: dict[str, BaseModel] = {}
+    problems: list[str] = []
+    for key, filename, model in (
+        ("features", "features.yaml", FeaturesConfig),
+        ("actions", "actions.yaml", ActionsConfig),
+        ("models", "models.yaml", ModelsConfig),
+    ):
+        try:
+            loaded[key] = load_file(directory / filename, model)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    config = LiftgateConfig(directory=directory, **loaded)
+    problems = _cross_check(config)
+    if problems:
+        raise ConfigError(problems)
+    return config

@@ -1,0 +1,151 @@
+"""Pydantic schemas of the configuration files: one schema, validated at load.
+
+Every model forbids unknown keys, so a typo in a YAML file is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- features.yaml -------------------------------------------------------------------------
+
+
+class FeatureSpec(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    dtype: Literal["float", "int", "bool", "category"]
+    range: tuple[float, float] | None = None
+    categories: list[str] | None = None
+    default: float | bool | str
+    transform: Literal["none", "log1p"] = "none"
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeatureSpec:
+        if self.dtype == "category":
+            if not self.categories:
+                raise ValueError("a category feature needs a non-empty `categories` list")
+            if self.default not in self.categories:
+                raise ValueError(f"default {self.default!r} is not one of {self.categories}")
+            if self.range is not None or self.transform != "none":
+                raise ValueError("a category feature takes no `range` or `transform`")
+        elif self.dtype == "bool":
+            if not isinstance(self.default, bool):
+                raise ValueError("a bool feature needs a true/false default")
+        else:
+            if self.categories is not None:
+                raise ValueError("a numeric feature takes no `categories`")
+            if isinstance(self.default, (bool, str)):
+                raise ValueError("a numeric feature needs a numeric default")
+            if self.range is not None:
+                low, high = self.range
+                if low > high:
+                    raise ValueError(f"range [{low}, {high}] is empty")
+                if not low <= self.default <= high:
+                    raise ValueError(f"default {self.default} is outside range [{low}, {high}]")
+            if self.transform == "log1p" and (self.range is None or self.range[0] < 0):
+                raise ValueError("log1p needs a range that starts at 0 or above")
+        return self
+
+
+class FeaturesConfig(Strict):
+    version: Annotated[int, Field(ge=1)]
+    features: Annotated[list[FeatureSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> FeaturesConfig:
+        names = [f.name for f in self.features]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"feature names must be unique; repeated: {duplicated}")
+        return self
+
+
+# --- actions.yaml --------------------------------------------------------------------------
+
+
+class EligibilityRule(Strict):
+    """The customer's `feature` must be in `in_`, or within [min, max]."""
+
+    feature: str
+    in_: Annotated[list[str | bool] | None, Field(alias="in")] = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> EligibilityRule:
+        if (self.in_ is None) == (self.min is None and self.max is None):
+            raise ValueError("a rule takes either `in` or `min`/`max`")
+        return self
+
+
+class Action(Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    channel: Literal["none", "email", "push", "sms", "web"]
+    cost: Annotated[float, Field(ge=0)]
+    fallback_rank: Annotated[int, Field(ge=1)]
+    eligibility: list[EligibilityRule] = []
+    description: str = ""
+
+
+class ActionsConfig(Strict):
+    actions: Annotated[list[Action], Field(min_length=2)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> ActionsConfig:
+        ids = [a.id for a in self.actions]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"action ids must be unique; got {ids}")
+        ranks = [a.fallback_rank for a in self.actions]
+        if len(set(ranks)) != len(ranks):
+            raise ValueError(f"fallback_rank values must be unique; got {ranks}")
+        return self
+
+
+# --- models.yaml ---------------------------------------------------------------------------
+
+
+class BoosterParams(Strict):
+    num_leaves: Annotated[int, Field(ge=2)] = 31
+    learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.05
+    num_boost_round: Annotated[int, Field(ge=1)] = 1000
+    early_stopping_rounds: Annotated[int, Field(ge=1)] = 30
+    min_data_in_leaf: Annotated[int, Field(ge=1)] = 200
+    feature_fraction: Annotated[float, Field(gt=0, le=1)] = 0.9
+    lambda_l2: Annotated[float, Field(ge=0)] = 10.0
+
+
+class BaselineParams(Strict):
+    C: Annotated[float, Field(gt=0)] = 1.0
+    max_iter: Annotated[int, Field(ge=10)] = 500
+
+
+class ScorerSpec(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    validation_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    conversion: BoosterParams = BoosterParams()
+    order_value: BoosterParams = BoosterParams()
+    baseline: BaselineParams = BaselineParams()
+
+
+class GateThresholds(Strict):
+    min_auc: Annotated[float, Field(ge=0, le=1)] = 0.6
+    min_auc_lift_vs_baseline: float = 0.0
+    max_calibration_error: Annotated[float, Field(gt=0, le=1)] = 0.02
+    max_auc_drop_vs_champion: Annotated[float, Field(ge=0)] = 0.005
+
+
+class RegistryPolicy(Strict):
+    require_approval_for_champion: bool = False
+
+
+class ModelsConfig(Strict):
+    scorer: ScorerSpec
+    gate: GateThresholds = GateThresholds()
+    registry: RegistryPolicy = RegistryPolicy()

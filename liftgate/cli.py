@@ -1,0 +1,290 @@
+"""The `liftgate` command line. Exit codes: 0 success, 1 a failed check, 2 bad input or config.
+
+Every command that reports something takes `--json`: one JSON document on stdout and
+nothing else there; progress and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from configs.loader import ConfigError, LiftgateConfig, config_dir, load_config
+from liftgate.home import Home
+
+app = typer.Typer(
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, help=__doc__
+)
+config_app = typer.Typer(no_args_is_help=True, help="Validate configuration.")
+world_app = typer.Typer(no_args_is_help=True, help="The synthetic marketing world.")
+registry_app = typer.Typer(no_args_is_help=True, help="Model versions, aliases, approval.")
+app.add_typer(config_app, name="config")
+app.add_typer(world_app, name="world")
+app.add_typer(registry_app, name="registry")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+ConfigDirOption = Annotated[
+    Path | None, typer.Option("--config-dir", help="Directory of the YAML configuration.")
+]
+
+
+def say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def emit(document: object, as_json: bool, render: Callable[[], None]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(document, default=str) + "\n")
+    else:
+        render()
+
+
+@contextmanager
+def failures():
+    """Turn the platform's known errors into a message on stderr and the documented exit code."""
+    from registry.client import RegistryError
+
+    try:
+        yield
+    except ConfigError as exc:
+        say("configuration error:\n" + "\n".join(f"  {p}" for p in exc.problems))
+        raise typer.Exit(2) from None
+    except RegistryError as exc:
+        say(f"registry: {exc}")
+        raise typer.Exit(exc.code) from None
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        say(f"error: {exc.args[0] if exc.args else exc}")
+        raise typer.Exit(2) from None
+
+
+def _config(directory: Path | None) -> LiftgateConfig:
+    return load_config(directory)
+
+
+# --- config ----------------------------------------------------------------------------------
+
+
+@config_app.command("check")
+def config_check(
+    directory: Annotated[Path | None, typer.Option("--dir", help="Config directory.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Validate every configuration file; errors name the file, the key and what was expected."""
+    try:
+        config = load_config(directory)
+    except ConfigError as exc:
+        problems = exc.problems
+        emit(
+            {"ok": False, "directory": str(config_dir(directory)), "errors": problems},
+            as_json,
+            lambda: say("configuration error:\n" + "\n".join(f"  {p}" for p in problems)),
+        )
+        raise typer.Exit(2) from None
+    summary = {
+        "ok": True,
+        "directory": str(config.directory),
+        "features": len(config.features.features),
+        "actions": [a.id for a in config.actions.actions],
+        "model": config.models.scorer.name,
+    }
+    emit(
+        summary,
+        as_json,
+        lambda: typer.echo(
+            f"ok: {config.directory} — {summary['features']} features, "
+            f"{len(summary['actions'])} actions, model {summary['model']}"
+        ),
+    )
+
+
+# --- world -----------------------------------------------------------------------------------
+
+
+@world_app.command("generate")
+def world_generate(
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")],
+    rows: Annotated[int, typer.Option("--rows", min=1, help="Logged decisions.")] = 100_000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    scenario: Annotated[
+        str, typer.Option("--scenario", help="stationary | covariate_drift | concept_drift")
+    ] = "stationary",
+    customers: Annotated[
+        int | None, typer.Option("--customers", min=1, help="Population (default rows/5).")
+    ] = None,
+    policy: Annotated[
+        str, typer.Option("--policy", help="Logging policy: uniform | epsilon_greedy")
+    ] = "uniform",
+    epsilon: Annotated[float, typer.Option("--epsilon", min=0.0, max=1.0)] = 0.2,
+    config_dir_: ConfigDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write customers.parquet, logged.parquet and truth.parquet of a seeded world."""
+    from liftgate.world import SCENARIOS, World
+
+    with failures():
+        if scenario not in SCENARIOS:
+            raise ValueError(
+                f"--scenario: expected one of {', '.join(SCENARIOS)}; got {scenario!r}"
+            )
+        if policy not in ("uniform", "epsilon_greedy"):
+            raise ValueError(f"--policy: expected uniform or epsilon_greedy; got {policy!r}")
+        n_customers = customers or max(1_000, rows // 5)
+        world = World(seed, n_customers, scenario, _config(config_dir_).actions)
+        summary = world.write(out, rows, policy, epsilon)
+    emit(
+        summary,
+        as_json,
+        lambda: typer.echo(
+            f"wrote {summary['logged_rows']:,} logged decisions and {summary['customers']:,} "
+            f"customers ({scenario}, seed {seed}, conversion {summary['conversion_rate']:.1%}) "
+            f"to {out}"
+        ),
+    )
+
+
+# --- train -----------------------------------------------------------------------------------
+
+
+def _print_training(summary: dict) -> None:
+    metrics, gate = summary["metrics"], summary["gate"]
+    typer.echo(
+        f"{summary['model']} v{summary['version']}: auc {metrics['auc']:.4f} "
+        f"(baseline {metrics['baseline_auc']:.4f}), calibration error "
+        f"{metrics['calibration_error']:.4f}, aliases {summary['aliases'] or 'none'}"
+    )
+    for check in gate["checks"]:
+        typer.echo(f"  [{'pass' if check['passed'] else 'FAIL'}] {check['message']}")
+    for note in gate.get("notes", []):
+        typer.echo(f"  note: {note}")
+
+
+@app.command("train")
+def train(
+    data: Annotated[Path, typer.Option("--data", help="World directory or logged Parquet.")],
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    shuffle_labels: Annotated[
+        bool, typer.Option("--shuffle-labels", help="Train on permuted labels (gate demo).")
+    ] = False,
+    config_dir_: ConfigDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train, log to MLflow, register a version and run the validation gate (exit 1 if it fails)."""
+    from registry.client import ModelRegistry
+    from registry.pipeline import train_and_register
+
+    with failures():
+        config = _config(config_dir_)
+        registry = ModelRegistry(Home.from_env(), config.models.registry)
+        summary = train_and_register(
+            data, config, registry, seed=seed, shuffle_labels=shuffle_labels, progress=say
+        )
+    emit(summary, as_json, lambda: _print_training(summary))
+    if not summary["gate"]["passed"]:
+        say("validation gate failed: " + "; ".join(summary["gate"]["reasons"]))
+        raise typer.Exit(1)
+
+
+# --- registry --------------------------------------------------------------------------------
+
+
+def _registry(config_dir_: Path | None):
+    from registry.client import ModelRegistry
+
+    return ModelRegistry(Home.from_env(), _config(config_dir_).models.registry)
+
+
+def _print_models(models: list[dict]) -> None:
+    if not models:
+        typer.echo("no registered models")
+    for model in models:
+        typer.echo(model["name"])
+        for v in model["versions"]:
+            gate = v["tags"].get("liftgate.gate.passed", "?")
+            typer.echo(
+                f"  v{v['version']:<4} {v['created']}  gate {gate:<5}  "
+                f"{', '.join(v['aliases']) or '-'}"
+            )
+
+
+@registry_app.command("list")
+def registry_list(config_dir_: ConfigDirOption = None, as_json: JsonOption = False) -> None:
+    """Registered models with their versions, aliases and tags."""
+    with failures():
+        models = _registry(config_dir_).list()
+    emit(models, as_json, lambda: _print_models(models))
+
+
+def _print_records(records: list[dict]) -> None:
+    for r in records:
+        if r is not None:
+            typer.echo(
+                f"{r['model']}: {r['action']} {r.get('alias', '')} "
+                f"{r.get('from_version')} -> {r.get('to_version', r.get('version'))} ({r['who']})"
+            )
+
+
+@registry_app.command("promote")
+def registry_promote(
+    name: str,
+    version: str,
+    alias: Annotated[str, typer.Option("--alias", help="champion | challenger")],
+    who: Annotated[str | None, typer.Option("--by", help="Who asks (default: $USER).")] = None,
+    why: Annotated[str, typer.Option("--why")] = "manual promotion",
+    config_dir_: ConfigDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move an alias to a version (refused for champion without approval when required)."""
+    with failures():
+        records = _registry(config_dir_).promote(name, version, alias, who=who, why=why)
+    emit(records, as_json, lambda: _print_records(records))
+
+
+@registry_app.command("approve")
+def registry_approve(
+    name: str,
+    version: str,
+    who: Annotated[str, typer.Option("--by", help="Who approves.")],
+    config_dir_: ConfigDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record an approval, required before promotion to champion when models.yaml says so."""
+    with failures():
+        record = _registry(config_dir_).approve(name, version, who)
+    emit(record, as_json, lambda: typer.echo(f"{name} v{version} approved by {who}"))
+
+
+@registry_app.command("rollback")
+def registry_rollback(
+    name: str,
+    who: Annotated[str | None, typer.Option("--by")] = None,
+    why: Annotated[str, typer.Option("--why")] = "manual rollback",
+    config_dir_: ConfigDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Champion back to the previous champion."""
+    with failures():
+        records = _registry(config_dir_).rollback(name, who=who, why=why)
+    emit(records, as_json, lambda: _print_records(records))
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo(
+    rows: Annotated[int, typer.Option("--rows", min=1_000)] = 100_000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """World → train → register → gate → list, on the embedded defaults."""
+    from liftgate.demo import run_demo
+
+    with failures():
+        summary = run_demo(Home.from_env(), rows=rows, seed=seed, progress=say)
+    emit(summary, as_json, lambda: typer.echo(summary["report"]))

@@ -1,0 +1,225 @@
+"""The model registry as the platform uses it: versions, aliases, approval, rollback, loading.
+
+Aliases: `champion` serves, `challenger` is under test, `previous` is the champion that the
+current one replaced (the target of a one-command rollback). Every alias change and
+approval appends a record to the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from configs.schema import RegistryPolicy
+from liftgate import audit
+from liftgate.home import Home
+from liftgate.model import ScoringModel
+from registry.store import connect
+from registry.training_run import SCORING_ARTIFACTS
+
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+ALIASES = (CHAMPION, CHALLENGER)
+APPROVED_BY = "liftgate.approved_by"
+GATE_PASSED = "liftgate.gate.passed"
+REPLACED = "liftgate.replaced_version"
+
+
+class RegistryError(Exception):
+    """A registry request that cannot be carried out; `code` is the CLI exit code."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class LoadedScorer:
+    name: str
+    version: str
+    alias: str | None
+    model: ScoringModel
+
+
+class ModelRegistry:
+    def __init__(self, home: Home, policy: RegistryPolicy | None = None):
+        self.home = home
+        self.policy = policy or RegistryPolicy()
+        self.client = connect(home)
+        self._cache: dict[tuple[str, str], ScoringModel] = {}
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """alias → version of a registered model ({} if the model does not exist)."""
+        try:
+            return dict(self.client.get_registered_model(name).aliases)
+        except MlflowException:
+            return {}
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        return self.aliases(name).get(alias)
+
+    def _version(self, name: str, version: str):
+        try:
+            return self.client.get_model_version(name, str(version))
+        except MlflowException:
+            raise RegistryError(f"model {name!r} has no version {version!r}", code=2) from None
+
+    def list(self) -> list[dict]:
+        models = []
+        for registered in self.client.search_registered_models():
+            by_version: dict[str, list[str]] = {}
+            for alias, version in registered.aliases.items():
+                by_version.setdefault(str(version), []).append(alias)
+            versions = sorted(
+                self.client.search_model_versions(f"name = '{registered.name}'"),
+                key=lambda v: int(v.version),
+            )
+            models.append(
+                {
+                    "name": registered.name,
+                    "versions": [
+                        {
+                            "version": v.version,
+                            "aliases": sorted(by_version.get(str(v.version), [])),
+                            "created": datetime.fromtimestamp(
+                                v.creation_timestamp / 1000, UTC
+                            ).isoformat(timespec="seconds"),
+                            "run_id": v.run_id,
+                            "tags": dict(v.tags),
+                        }
+                        for v in versions
+                    ],
+                }
+            )
+        return models
+
+    # --- alias changes ---------------------------------------------------------------------
+
+    def _set_alias(self, name: str, alias: str, version: str, who: str | None, why: str) -> dict:
+        before = self.alias_version(name, alias)
+        self.client.set_registered_model_alias(name, alias, str(version))
+        return audit.append(
+            self.home.audit_log,
+            "alias_set",
+            who=who,
+            model=name,
+            alias=alias,
+            from_version=before,
+            to_version=str(version),
+            why=why,
+        )
+
+    def _delete_alias(self, name: str, alias: str, who: str | None, why: str) -> dict | None:
+        before = self.alias_version(name, alias)
+        if before is None:
+            return None
+        self.client.delete_registered_model_alias(name, alias)
+        return audit.append(
+            self.home.audit_log,
+            "alias_removed",
+            who=who,
+            model=name,
+            alias=alias,
+            from_version=before,
+            to_version=None,
+            why=why,
+        )
+
+    def promote(
+        self, name: str, version: str, alias: str, who: str | None = None, why: str = "manual"
+    ) -> list[dict]:
+        """Give `version` the alias; a new champion keeps the old one as `previous`."""
+        if alias not in ALIASES:
+            raise RegistryError(f"alias must be one of {ALIASES}; got {alias!r}", code=2)
+        model_version = self._version(name, version)
+        version = str(model_version.version)
+        if model_version.tags.get(GATE_PASSED) == "false":
+            raise RegistryError(
+                f"{name} v{version} failed the validation gate "
+                f"({model_version.tags.get('liftgate.gate.reasons', '')}); it cannot take an alias"
+            )
+        records = []
+        if alias == CHAMPION:
+            if self.policy.require_approval_for_champion and APPROVED_BY not in model_version.tags:
+                raise RegistryError(
+                    f"{name} v{version} is not approved; models.yaml requires approval before "
+                    f"it becomes champion (liftgate registry approve {name} {version} --by WHO)"
+                )
+            current = self.alias_version(name, CHAMPION)
+            if current == version:
+                return []
+            if current is not None:
+                self.client.set_model_version_tag(name, version, REPLACED, current)
+                records.append(self._set_alias(name, PREVIOUS, current, who, f"replaced: {why}"))
+            if self.alias_version(name, CHALLENGER) == version:
+                records.append(self._delete_alias(name, CHALLENGER, who, f"became champion: {why}"))
+        records.append(self._set_alias(name, alias, version, who, why))
+        return records
+
+    def approve(self, name: str, version: str, who: str) -> dict:
+        model_version = self._version(name, version)
+        self.client.set_model_version_tag(name, model_version.version, APPROVED_BY, who)
+        self.client.set_model_version_tag(
+            name, model_version.version, "liftgate.approved_at", datetime.now(UTC).isoformat()
+        )
+        return audit.append(
+            self.home.audit_log, "approved", who=who, model=name, version=str(model_version.version)
+        )
+
+    def rollback(
+        self, name: str, who: str | None = None, why: str = "manual rollback"
+    ) -> list[dict]:
+        """Champion back to `previous`; the rolled-back version is tagged and loses its alias."""
+        current = self.alias_version(name, CHAMPION)
+        previous = self.alias_version(name, PREVIOUS)
+        if previous is None:
+            raise RegistryError(f"model {name!r} has no previous champion to roll back to")
+        records = [self._set_alias(name, CHAMPION, previous, who, why)]
+        if current is not None:
+            self.client.set_model_version_tag(
+                name, current, "liftgate.rolled_back_at", datetime.now(UTC).isoformat()
+            )
+        before_previous = self._version(name, previous).tags.get(REPLACED)
+        if before_previous is not None:
+            records.append(self._set_alias(name, PREVIOUS, before_previous, who, why))
+        else:
+            records.append(self._delete_alias(name, PREVIOUS, who, why))
+        return records
+
+    def tag_version(self, name: str, version: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, str(version), key, value)
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def load(self, name: str, alias: str | None = None, version: str | None = None) -> LoadedScorer:
+        """The scoring model of an alias or a version, cached by version."""
+        if version is None:
+            version = self.alias_version(name, alias or CHAMPION)
+            if version is None:
+                raise RegistryError(f"model {name!r} has no {alias or CHAMPION!r} alias")
+        model_version = self._version(name, version)
+        key = (name, str(model_version.version))
+        if key not in self._cache:
+            conversion = mlflow.lightgbm.load_model(f"models:/{name}/{model_version.version}")
+            run_id = model_version.tags.get("liftgate.run_id", model_version.run_id)
+            with tempfile.TemporaryDirectory() as tmp:
+                local = mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=SCORING_ARTIFACTS, dst_path=tmp
+                )
+                self._cache[key] = ScoringModel.from_companions(conversion, Path(local))
+        return LoadedScorer(name, str(model_version.version), alias, self._cache[key])
+
+
+def gate_tags(gate: dict) -> dict[str, str]:
+    return {
+        GATE_PASSED: str(gate["passed"]).lower(),
+        "liftgate.gate.reasons": json.dumps(gate["reasons"]),
+    }

@@ -1,0 +1,91 @@
+"""Log a training result to MLflow and register it as a new model version."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import pandas as pd  # noqa: E402
+from mlflow.entities.model_registry import ModelVersion  # noqa: E402
+from mlflow.models import infer_signature  # noqa: E402
+
+from liftgate.home import Home  # noqa: E402
+from liftgate.training import TrainingResult  # noqa: E402
+from registry.store import connect, training_experiment_id  # noqa: E402
+
+SCORING_ARTIFACTS = "scoring"
+REFERENCE_ARTIFACT = "reference/training_profile.parquet"
+REFERENCE_ROWS = 20_000
+
+
+def _flatten(params: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _importance_figure(importance: dict[str, float]):
+    names = sorted(importance, key=importance.get)
+    figure, axes = plt.subplots(figsize=(6, 0.3 * len(names) + 1))
+    axes.barh(names, [importance[n] for n in names])
+    axes.set_xlabel("share of total gain")
+    axes.set_title("Conversion model: feature importance")
+    figure.tight_layout()
+    return figure
+
+
+def log_training(
+    result: TrainingResult,
+    home: Home,
+    model_name: str,
+    data_fingerprint: str,
+    data_source: str,
+) -> ModelVersion:
+    """One MLflow run: params, metrics, plot, lineage tags, model and companions; registered."""
+    client = connect(home)
+    experiment_id = training_experiment_id(client, home)
+    model = result.model
+    data = result.dataset
+    names = result.feature_names
+    example = pd.DataFrame(data.design[data.is_valid][:5], columns=names)
+    lineage = {
+        "liftgate.contract_version": model.contract_version,
+        "liftgate.data_fingerprint": data_fingerprint,
+        "liftgate.data_source": data_source,
+        "liftgate.action_ids": json.dumps(list(model.action_ids)),
+    }
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_params(_flatten(result.params))
+        mlflow.log_metrics(result.metrics)
+        mlflow.set_tags(lineage)
+        mlflow.log_dict(data.repairs, "contract_repairs.json")
+        figure = _importance_figure(result.feature_importance)
+        mlflow.log_figure(figure, "feature_importance.png")
+        plt.close(figure)
+        info = mlflow.lightgbm.log_model(
+            model.conversion,
+            name="model",
+            signature=infer_signature(example, model.conversion.predict(example)),
+            input_example=example,
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.log_artifacts(str(model.save_companions(Path(tmp))), SCORING_ARTIFACTS)
+            # The training profile is the drift reference of this version.
+            reference = pd.DataFrame(data.design[data.train][-REFERENCE_ROWS:], columns=names)
+            reference["prediction"] = model.conversion.predict(reference[names].to_numpy())
+            path = Path(tmp) / "training_profile.parquet"
+            reference.to_parquet(path)
+            mlflow.log_artifact(str(path), "reference")
+    version = mlflow.register_model(info.model_uri, model_name, tags=lineage)
+    client.set_model_version_tag(model_name, version.version, "liftgate.run_id", run.info.run_id)
+    return client.get_model_version(model_name, version.version)
