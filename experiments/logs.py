@@ -418,19 +418,23 @@ def read_outcomes(
     return _read_log(directory, OUTCOME_SCHEMA, start, end)
 
 
-def _read_log(
-    directory: Path, schema: pa.Schema, start: dt.datetime | None, end: dt.datetime | None
-) -> pa.Table:
-    directory = Path(directory)
-    if not directory.is_dir():
-        return schema.empty_table()
-    dataset = ds.dataset(
+def _dataset(directory: Path, schema: pa.Schema) -> ds.Dataset:
+    return ds.dataset(
         directory,
         schema=schema.append(pa.field(PARTITION_COLUMN, pa.date32())),
         format="parquet",
         partitioning=_PARTITIONING,
         ignore_prefixes=[".", "_"],  # in-flight temp files
     )
+
+
+def _read_log(
+    directory: Path, schema: pa.Schema, start: dt.datetime | None, end: dt.datetime | None
+) -> pa.Table:
+    directory = Path(directory)
+    if not directory.is_dir():
+        return schema.empty_table()
+    dataset = _dataset(directory, schema)
     # The date conditions are redundant with the ts ones but let the scan skip directories.
     conditions = []
     if start is not None:
@@ -521,3 +525,13 @@ def decisions_with_outcomes(home: Path, window_s: float | None = None) -> pa.Tab
     return join_outcomes(
         read_decisions(decision_log_dir(home)), read_outcomes(outcome_log_dir(home)), window_s
     )
+
+
+def decision_logged(directory: Path, decision_id: str) -> bool:
+    """Whether `decision_id` is in the decision log on disk (reads only that column)."""
+    if not Path(directory).is_dir():
+        return False
+    table = _dataset(Path(directory), DECISION_SCHEMA).to_table(
+        columns=["decision_id"], filter=ds.field("decision_id") == decision_id
+    )
+    return table.num_rows > 0
