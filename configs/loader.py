@@ -10,7 +10,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from configs.schema import ActionsConfig, FeaturesConfig, ModelsConfig
+from configs.schema import ActionsConfig, FeaturesConfig, ModelsConfig, ServingConfig
 
 DEFAULT_DIR = Path(__file__).resolve().parent
 CONFIG_DIR_ENV = "LIFTGATE_CONFIG_DIR"
@@ -62,6 +62,7 @@ class LiftgateConfig:
     features: FeaturesConfig
     actions: ActionsConfig
     models: ModelsConfig
+    serving: ServingConfig
 
 
 def _cross_check(config: LiftgateConfig) -> list[str]:
@@ -108,6 +109,7 @@ def load_config(directory: Path | str | None = None) -> LiftgateConfig:
         ("features", "features.yaml", FeaturesConfig),
         ("actions", "actions.yaml", ActionsConfig),
         ("models", "models.yaml", ModelsConfig),
+        ("serving", "serving.yaml", ServingConfig),
     ):
         try:
             loaded[key] = load_file(directory / filename, model)

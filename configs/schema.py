@@ -149,3 +149,35 @@ class ModelsConfig(Strict):
     scorer: ScorerSpec
     gate: GateThresholds = GateThresholds()
     registry: RegistryPolicy = RegistryPolicy()
+
+
+# --- serving.yaml --------------------------------------------------------------------------
+
+
+class RayServeMode(Strict):
+    """Ray Serve's fast paths, measured in load_tests/bench_decide.py (README: Serving)."""
+
+    throughput_optimized: bool = True  # RAY_SERVE_THROUGHPUT_OPTIMIZED
+    haproxy: bool = True  # RAY_SERVE_ENABLE_HA_PROXY
+    haproxy_threads: Annotated[int, Field(ge=1)] = 1
+
+
+class DecisionLogSettings(Strict):
+    max_rows: Annotated[int, Field(ge=1)] = 5_000
+    max_age_s: Annotated[float, Field(gt=0)] = 2.0
+
+
+class ServingConfig(Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    topology: Literal["fused", "composed"] = "fused"
+    replicas: Annotated[int, Field(ge=1)] = 2
+    replica_cpus: Annotated[float, Field(gt=0)] = 0.25
+    mode: RayServeMode = RayServeMode()
+    model_alias: Literal["champion", "challenger"] = "champion"
+    epsilon: Annotated[float, Field(ge=0, le=1)] = 0.05
+    scoring_budget_ms: Annotated[float, Field(gt=0)] = 50.0
+    max_body_bytes: Annotated[int, Field(ge=256)] = 16_384
+    max_candidates: Annotated[int, Field(ge=1)] = 50
+    customers_path: str | None = None  # default: LIFTGATE_HOME/online_store/customers.parquet
+    decision_log: DecisionLogSettings = DecisionLogSettings()

@@ -288,3 +288,67 @@ def demo(
     with failures():
         summary = run_demo(Home.from_env(), rows=rows, seed=seed, progress=say)
     emit(summary, as_json, lambda: typer.echo(summary["report"]))
+
+
+# --- serving ---------------------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port", min=1, max=65535)] = None,
+    topology: Annotated[str | None, typer.Option("--topology", help="fused | composed")] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Run in the background; return when ready.")
+    ] = False,
+    config_dir_: ConfigDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Serve the decision API with Ray Serve (default 127.0.0.1:8000, from serving.yaml)."""
+    from serving import runner
+
+    with failures():
+        config = _config(config_dir_)
+        host = host or config.serving.host
+        port = port or config.serving.port
+        topology = topology or config.serving.topology
+        if topology not in ("fused", "composed"):
+            raise ValueError(f"--topology: expected fused or composed; got {topology!r}")
+        home = Home.from_env()
+        if detach:
+            try:
+                info = runner.serve_detached(home, host, port, topology, config.directory)
+            except RuntimeError as exc:
+                say(str(exc))
+                raise typer.Exit(1) from None
+            emit(
+                info,
+                as_json,
+                lambda: typer.echo(
+                    f"liftgate serving on {info['url']} ({topology}), pid {info['pid']}; "
+                    f"log {info['log']}; stop with `liftgate stop`"
+                ),
+            )
+            return
+        runner.serve_foreground(config, home, host, port, topology)
+
+
+@app.command("stop")
+def stop_command(as_json: JsonOption = False) -> None:
+    """Stop the service that `liftgate serve` started under this LIFTGATE_HOME."""
+    from serving import runner
+
+    info = runner.stop_service(Home.from_env())
+    emit(
+        {"stopped": info},
+        as_json,
+        lambda: typer.echo(
+            f"stopped {info['url']} (pid {info['pid']})"
+            if info
+            else "no service running under this LIFTGATE_HOME"
+        ),
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from configs.schema import FeaturesConfig, FeatureSpec
@@ -79,12 +80,14 @@ def _encode_numeric(spec: FeatureSpec, values: np.ndarray, repairs: RepairCounts
     try:
         out = values.astype(np.float64)
         invalid = np.zeros(len(out), dtype=bool)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         out = np.empty(len(values), dtype=np.float64)
         invalid = np.zeros(len(values), dtype=bool)
         for i, value in enumerate(values):
             try:
-                out[i] = np.nan if value is None else float(value)
+                out[i] = np.nan if value is None or value is pd.NA else float(value)
+            except OverflowError:  # an int too large for a float is outside any range
+                out[i] = np.inf if value > 0 else -np.inf
             except (TypeError, ValueError):
                 out[i], invalid[i] = np.nan, True
     missing = np.isnan(out)
@@ -113,7 +116,7 @@ def _encode_bool(spec: FeatureSpec, values: np.ndarray, repairs: RepairCounts) -
     out = np.empty(len(values), dtype=np.float64)
     missing = invalid = 0
     for i, value in enumerate(values):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
             out[i], missing = float(spec.default), missing + 1
         elif value in _TRUE:
             out[i] = 1.0
@@ -133,7 +136,7 @@ def _encode_category(
     out = np.fromiter((codes.get(v, -1) for v in values), dtype=np.float64, count=len(values))
     unmatched = out < 0
     if unmatched.any():
-        missing = sum(1 for v in values[unmatched] if v is None or v != v)  # NaN != NaN
+        missing = sum(1 for v in values[unmatched] if v is None or v is pd.NA or v != v)
         repairs.add(spec.name, "missing", missing)
         repairs.add(spec.name, "unknown_category", int(unmatched.sum()) - missing)
         out[unmatched] = default
@@ -189,6 +192,30 @@ class FeatureContract:
             else:
                 matrix[:, j] = _encode_numeric(spec, values, repairs)
         return matrix, repairs
+
+    def context_errors(self, context: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(key, what was expected) for each request-context value the contract rejects.
+
+        An app's context is explicit input, so it must be valid as sent: unlike stored
+        attributes, it is never repaired.
+        """
+        errors = []
+        specs = dict(zip(self.names, self.specs, strict=True))
+        for key, value in context.items():
+            spec = specs.get(key)
+            if spec is None:
+                errors.append((key, f"a feature of the contract: one of {list(self.names)}"))
+            elif spec.dtype == "category":
+                if value not in self._codes[key]:
+                    errors.append((key, f"one of {spec.categories}"))
+            elif spec.dtype == "bool":
+                if not isinstance(value, bool):
+                    errors.append((key, "true or false"))
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                errors.append((key, f"a number in {list(spec.range or ())}"))
+            elif spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
+                errors.append((key, f"a number in [{spec.range[0]}, {spec.range[1]}]"))
+        return errors
 
     def transform_row(self, attributes: Mapping[str, Any]):
         """Encode one customer: the same code as `transform`, on a batch of one."""

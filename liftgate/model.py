@@ -8,14 +8,53 @@ through `ScoringModel.predict`, so a logged decision can be recomputed exactly.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
+from statsmodels.stats.proportion import proportion_confint
 
 ORDER_VALUE_FILE = "order_value.txt"
 METADATA_FILE = "metadata.json"
+
+
+CONFIDENCE_LEVEL = 0.95
+CONFIDENCE_METHOD = "wilson interval of the observed conversion rate in the calibration bin"
+
+
+@dataclass(frozen=True)
+class CalibrationTable:
+    """How often validation decisions converted, by bin of predicted probability.
+
+    The confidence of a score is the 95 % Wilson interval (Wilson 1927) of the observed
+    conversion rate among validation decisions whose prediction fell in the same equal-mass
+    bin: it widens where the model is miscalibrated or has seen little data.
+
+    >>> table = CalibrationTable.fit(np.array([0, 1, 0, 1]), np.array([.1, .2, .3, .9]), bins=2)
+    >>> low, high = table.interval(np.array([0.15, 0.8]))
+    >>> bool((low <= 0.5).all() and (high >= 0.5).all())
+    True
+    """
+
+    upper_edges: tuple[float, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, y: np.ndarray, p: np.ndarray, bins: int = 20) -> CalibrationTable:
+        order = np.argsort(p, kind="stable")
+        chunks = [c for c in np.array_split(order, bins) if len(c)]
+        positives = np.array([y[c].sum() for c in chunks])
+        counts = np.array([len(c) for c in chunks])
+        low, high = proportion_confint(positives, counts, 1 - CONFIDENCE_LEVEL, method="wilson")
+        edges = [float(p[c].max()) for c in chunks]
+        edges[-1] = 1.0
+        return cls(tuple(edges), tuple(map(float, low)), tuple(map(float, high)))
+
+    def interval(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        index = np.minimum(np.searchsorted(self.upper_edges, p), len(self.upper_edges) - 1)
+        return np.asarray(self.low)[index], np.asarray(self.high)[index]
 
 
 @dataclass
@@ -24,6 +63,7 @@ class ScoringModel:
     order_value: lgb.Booster
     action_ids: tuple[str, ...]
     contract_version: str
+    calibration: CalibrationTable
 
     def predict(self, design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Conversion probability and order value given conversion, one per design row.
@@ -40,7 +80,11 @@ class ScoringModel:
         the metadata. The conversion booster is the registered MLflow model itself."""
         directory.mkdir(parents=True, exist_ok=True)
         self.order_value.save_model(directory / ORDER_VALUE_FILE)
-        metadata = {"action_ids": list(self.action_ids), "contract_version": self.contract_version}
+        metadata = {
+            "action_ids": list(self.action_ids),
+            "contract_version": self.contract_version,
+            "calibration": asdict(self.calibration),
+        }
         (directory / METADATA_FILE).write_text(json.dumps(metadata))
         return directory
 
@@ -52,4 +96,5 @@ class ScoringModel:
             order_value=lgb.Booster(model_file=str(directory / ORDER_VALUE_FILE)),
             action_ids=tuple(metadata["action_ids"]),
             contract_version=metadata["contract_version"],
+            calibration=CalibrationTable(**metadata["calibration"]),
         )

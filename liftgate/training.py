@@ -29,7 +29,7 @@ from liftgate.contract import (
     model_categorical_indices,
     model_feature_names,
 )
-from liftgate.model import ScoringModel
+from liftgate.model import CalibrationTable, ScoringModel
 
 REQUIRED_COLUMNS = ("decision_ts", "action", "converted", "revenue")
 
@@ -214,9 +214,11 @@ def train_scorer(
     progress("training logistic-regression baseline")
     baseline = _baseline(contract, spec.baseline, seed).fit(data.design[train], y_train)
 
-    model = ScoringModel(conversion, order_value, catalogue.ids, contract.version)
-    probability, value = model.predict(data.design[valid])
     y_valid = data.converted[valid]
+    probability = conversion.predict(data.design[valid], num_threads=1)
+    calibration = CalibrationTable.fit(y_valid, probability)
+    model = ScoringModel(conversion, order_value, catalogue.ids, contract.version, calibration)
+    _, value = model.predict(data.design[valid])
     metrics = classification_metrics(y_valid, probability, data.action[valid], catalogue.ids)
     metrics["baseline_auc"] = float(
         roc_auc_score(y_valid, baseline.predict_proba(data.design[valid])[:, 1])

@@ -58,7 +58,8 @@ class ModelRegistry:
     def aliases(self, name: str) -> dict[str, str]:
         """alias → version of a registered model ({} if the model does not exist)."""
         try:
-            return dict(self.client.get_registered_model(name).aliases)
+            aliases = self.client.get_registered_model(name).aliases
+            return {alias: str(version) for alias, version in aliases.items()}
         except MlflowException:
             return {}
 
@@ -86,7 +87,7 @@ class ModelRegistry:
                     "name": registered.name,
                     "versions": [
                         {
-                            "version": v.version,
+                            "version": str(v.version),
                             "aliases": sorted(by_version.get(str(v.version), [])),
                             "created": datetime.fromtimestamp(
                                 v.creation_timestamp / 1000, UTC

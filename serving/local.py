@@ -1,0 +1,37 @@
+"""The decision service on plain FastAPI + uvicorn, in one process (fused stages).
+
+The benchmark's baseline and the fastest way to run the API without Ray:
+`uvicorn --factory serving.local:app_from_env`.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from configs.loader import LiftgateConfig, load_config
+from liftgate.home import Home
+from serving.components import build_service
+from serving.http import create_api
+
+
+def create_local_app(config: LiftgateConfig, home: Home, wait_s: float = 30.0) -> FastAPI:
+    api = create_api(config.serving.max_body_bytes)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        service, components = build_service(config, home, wait_s=wait_s)
+        app.state.service = service
+        try:
+            yield
+        finally:
+            service.close()
+            components.close()
+
+    api.router.lifespan_context = lifespan
+    return api
+
+
+def app_from_env() -> FastAPI:
+    return create_local_app(load_config(), Home.from_env())

@@ -1,0 +1,71 @@
+"""The online feature store, embedded default: customers.parquet in an Arrow table.
+
+At load, every known customer is encoded once through the feature contract and its action
+eligibility evaluated, so a lookup without request context is a dictionary hit and a row
+copy. Context from the request overrides stored attributes and goes through the same
+contract transform (a batch of one), so serving never skews from training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from liftgate.catalogue import ActionCatalogue
+from liftgate.contract import FeatureContract, RepairCounts
+
+CUSTOMER_ID = "customer_id"
+
+
+@dataclass(frozen=True)
+class FeatureLookup:
+    features: np.ndarray  # contract-encoded feature vector
+    eligible: np.ndarray  # bool per catalogue action
+    cold_start: bool
+    repairs: RepairCounts | None = None  # repairs made at request time (context, cold start)
+
+
+class OnlineStore:
+    def __init__(self, table: pa.Table, contract: FeatureContract, catalogue: ActionCatalogue):
+        if CUSTOMER_ID not in table.column_names:
+            raise ValueError(f"online store table lacks the {CUSTOMER_ID!r} column")
+        self.contract = contract
+        self.catalogue = catalogue
+        self.size = table.num_rows
+        self._row = {cid: i for i, cid in enumerate(table.column(CUSTOMER_ID).to_pylist())}
+        self._features, _ = contract.transform(table)
+        columns = {name: table.column(name) for name in table.column_names}
+        self._eligible = catalogue.eligibility_mask(columns, n_rows=table.num_rows)
+        attribute_names = [n for n in table.column_names if n != CUSTOMER_ID]
+        self._attributes = {name: table.column(name).to_pylist() for name in attribute_names}
+
+    @classmethod
+    def from_parquet(
+        cls, path: Path, contract: FeatureContract, catalogue: ActionCatalogue
+    ) -> OnlineStore:
+        return cls(pq.read_table(path), contract, catalogue)
+
+    def attributes(self, customer_id: str) -> dict[str, Any]:
+        row = self._row.get(customer_id)
+        if row is None:
+            return {}
+        return {name: values[row] for name, values in self._attributes.items()}
+
+    def encode(self, attributes: Mapping[str, Any], cold_start: bool) -> FeatureLookup:
+        features, repairs = self.contract.transform_row(attributes)
+        single = {name: [value] for name, value in attributes.items()}
+        eligible = self.catalogue.eligibility_mask(single, n_rows=1)[0]
+        return FeatureLookup(features, eligible, cold_start, repairs)
+
+    def lookup(self, customer_id: str, context: Mapping[str, Any] | None = None) -> FeatureLookup:
+        row = self._row.get(customer_id)
+        if row is not None and not context:
+            return FeatureLookup(self._features[row].copy(), self._eligible[row].copy(), False)
+        attributes = {**self.attributes(customer_id), **(context or {})}
+        return self.encode(attributes, cold_start=row is None)

@@ -1,0 +1,115 @@
+"""The Ray Serve application: thin deployments around the plain stage classes.
+
+- fused (default): one ingress deployment runs feature fetch, scoring and allocation in
+  its own replica — no handle hop on the request path.
+- composed: the ingress calls a feature deployment and a scoring deployment through
+  handles; scoring batches concurrent requests into one LightGBM call (`@serve.batch`).
+Allocation stays in the ingress in both: it is a few microseconds of arithmetic that a
+hop would multiply a thousandfold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from configs.loader import load_config
+from liftgate.home import Home
+from serving.components import Components, build_service
+from serving.http import create_api, install
+from serving.metrics import ServingMetrics
+from serving.online_store import FeatureLookup
+from serving.scoring import Scores, score_batch
+from serving.service import ModelUnavailable, ServedModel
+
+api = create_api()
+LOGGING = {"enable_access_log": False, "log_level": "WARNING"}
+
+
+@serve.ingress(api)
+class DecisionIngress:
+    def __init__(
+        self,
+        config_dir: str,
+        home: str,
+        features: DeploymentHandle | None = None,
+        scoring: DeploymentHandle | None = None,
+    ):
+        config = load_config(config_dir)
+        stages = _RemoteStages(features, scoring) if features is not None else None
+        self.service, self.components = build_service(config, _home(home), stages)
+        install(self.service)
+
+    def __del__(self):  # Serve calls it on graceful shutdown: flush the logs
+        self.service.close()
+        self.components.close()
+
+
+class _RemoteStages:
+    def __init__(self, features: DeploymentHandle, scoring: DeploymentHandle):
+        self.features = features
+        self.scoring = scoring
+
+    async def fetch(self, customer_id: str, context: dict | None) -> FeatureLookup:
+        return await self.features.lookup.remote(customer_id, context)
+
+    async def score(self, features: np.ndarray, codes: np.ndarray) -> tuple[Scores, ServedModel]:
+        return await self.scoring.score.remote(features, codes)
+
+    async def async_ready(self) -> dict[str, bool]:
+        return {**await self.features.ready.remote(), **await self.scoring.ready.remote()}
+
+
+class FeatureStage:
+    def __init__(self, config_dir: str, home: str):
+        config = load_config(config_dir)
+        self.components = Components(config, _home(home), ServingMetrics(), load_model=False)
+        self.components.start(wait_s=30)
+
+    async def lookup(self, customer_id: str, context: dict | None) -> FeatureLookup:
+        return await self.components.fetch(customer_id, context)
+
+    def ready(self) -> dict[str, bool]:
+        return self.components.ready()
+
+
+class ScoringStage:
+    def __init__(self, config_dir: str, home: str):
+        config = load_config(config_dir)
+        self.components = Components(config, _home(home), ServingMetrics(), load_store=False)
+        self.components.start(wait_s=30)
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.001)
+    async def _score(self, requests: list[tuple[np.ndarray, np.ndarray]]) -> list:
+        loaded = self.components.model
+        if loaded is None:
+            raise ModelUnavailable("no model loaded")
+        served = ServedModel(loaded.name, loaded.version, loaded.alias)
+        costs = self.components.catalogue.costs
+        return [(s, served) for s in score_batch(loaded.model, requests, costs)]
+
+    async def score(self, features: np.ndarray, codes: np.ndarray):
+        return await self._score((features, codes))
+
+    def ready(self) -> dict[str, bool]:
+        return self.components.ready()
+
+
+def _home(path: str) -> Home:
+    from pathlib import Path
+
+    return Home(Path(path))
+
+
+def build_application(config_dir: str, home: str, topology: str, replicas: int, cpus: float):
+    """The bound Serve application for a topology."""
+    options = {"ray_actor_options": {"num_cpus": cpus}, "logging_config": LOGGING}
+    ingress = serve.deployment(DecisionIngress, name="decide", num_replicas=replicas, **options)
+    if topology == "fused":
+        return ingress.bind(config_dir, home)
+    features = serve.deployment(FeatureStage, name="features", num_replicas=1, **options)
+    scoring = serve.deployment(ScoringStage, name="scoring", num_replicas=1, **options)
+    return ingress.bind(
+        config_dir, home, features.bind(config_dir, home), scoring.bind(config_dir, home)
+    )

@@ -1,0 +1,349 @@
+"""The decision service: feature fetch → scoring → allocation → log, as a plain class.
+
+`DecisionService` is what the HTTP layer calls, in the Ray Serve ingress and in the plain
+FastAPI baseline alike. Its stages are async callables, so the same code runs them
+in-process (the fused topology) or through Ray Serve deployment handles (composed).
+
+A decision is always answerable: if the features, the model or the scoring time budget
+fail, it answers from the rules-based fallback (the first eligible action in the
+catalogue's fallback order), flags it, logs it and counts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.logs import LogWriter, decision_logged
+from liftgate.catalogue import ActionCatalogue
+from liftgate.contract import FeatureContract
+from liftgate.model import CONFIDENCE_LEVEL, CONFIDENCE_METHOD
+from serving.allocation import (
+    POLICY_FALLBACK,
+    POLICY_GREEDY_EPSILON,
+    greedy_epsilon,
+    ranked_order,
+    unit_draw,
+)
+from serving.api_models import DecideRequest, OutcomeRequest
+from serving.metrics import ServingMetrics
+from serving.online_store import FeatureLookup
+from serving.scoring import Scores
+
+logger = logging.getLogger(__name__)
+
+RECENT_DECISIONS = 200_000
+
+
+class InvalidRequest(ValueError):
+    """Input the service can describe: answered with 422 and these field errors."""
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+class ModelUnavailable(RuntimeError):
+    """No scoring model is loaded (registry down, alias missing)."""
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    name: str
+    version: str | None
+    alias: str
+
+
+Fetch = Callable[[str, dict | None], Awaitable[FeatureLookup]]
+Score = Callable[[np.ndarray, np.ndarray], Awaitable[tuple[Scores, ServedModel]]]
+
+
+async def _always_ready() -> dict[str, bool]:
+    return {}
+
+
+def field_error(loc: list, msg: str, kind: str = "value_error") -> dict[str, Any]:
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
+class DecisionService:
+    def __init__(
+        self,
+        *,
+        contract: FeatureContract,
+        catalogue: ActionCatalogue,
+        fetch: Fetch,
+        score: Score,
+        model_name: str,
+        model_alias: str,
+        epsilon: float,
+        scoring_budget_s: float,
+        decision_log: LogWriter | None,
+        outcome_log: LogWriter | None,
+        decision_log_dir: Path | None = None,
+        metrics: ServingMetrics | None = None,
+        max_candidates: int = 50,
+        ready: Callable[[], Awaitable[dict[str, bool]]] | None = None,
+    ):
+        self.contract = contract
+        self.catalogue = catalogue
+        self.fetch = fetch
+        self.score = score
+        self.model_name = model_name
+        self.model_alias = model_alias
+        self.epsilon = epsilon
+        self.scoring_budget_s = scoring_budget_s
+        self.decision_log = decision_log
+        self.outcome_log = outcome_log
+        self.decision_log_dir = decision_log_dir
+        self.metrics = metrics or ServingMetrics()
+        self.max_candidates = max_candidates
+        self.readiness = ready or _always_ready
+        self._all_codes = np.arange(len(catalogue))
+        self._defaults, _ = contract.transform_row({})
+        self._default_eligible = catalogue.eligibility_mask({}, n_rows=1)[0]
+        self._recent: OrderedDict[str, None] = OrderedDict()
+
+    # --- validation --------------------------------------------------------------------------
+
+    def _candidate_codes(self, request: DecideRequest) -> np.ndarray:
+        if request.candidates is None:
+            return self._all_codes
+        errors = [
+            field_error(
+                ["body", "candidates", i],
+                f"unknown action id {a!r}; expected one of {list(self.catalogue.ids)}",
+            )
+            for i, a in enumerate(request.candidates)
+            if a not in self.catalogue.index
+        ]
+        if len(request.candidates) > self.max_candidates:
+            errors.append(
+                field_error(["body", "candidates"], f"at most {self.max_candidates} candidates")
+            )
+        if errors:
+            raise InvalidRequest(errors)
+        return np.unique(self.catalogue.codes(request.candidates))  # catalogue order
+
+    def _check_context(self, request: DecideRequest) -> None:
+        errors = [
+            field_error(["body", "context", key], f"expected {expected}")
+            for key, expected in self.contract.context_errors(request.context or {})
+        ]
+        if errors:
+            raise InvalidRequest(errors)
+
+    # --- decide ------------------------------------------------------------------------------
+
+    async def _fetch(self, request: DecideRequest) -> tuple[FeatureLookup, str | None]:
+        started = time.perf_counter()
+        try:
+            lookup = await self.fetch(request.customer_id, request.context)
+            reason = None
+        except Exception:
+            logger.exception("feature fetch failed for %s", request.customer_id)
+            lookup = FeatureLookup(self._defaults.copy(), self._default_eligible.copy(), True)
+            reason = "feature_store_error"
+        self.metrics.observe("features", time.perf_counter() - started)
+        if lookup.repairs is not None:
+            for (feature, kind), n in lookup.repairs.counts.items():
+                self.metrics.repairs.labels(feature, kind).inc(n)
+        return lookup, reason
+
+    async def _score(self, features, codes) -> tuple[Scores | None, ServedModel | None, str | None]:
+        started = time.perf_counter()
+        try:
+            scores, model = await asyncio.wait_for(
+                self.score(features, codes), timeout=self.scoring_budget_s
+            )
+            return scores, model, None
+        except TimeoutError:
+            return None, None, "scoring_timeout"
+        except ModelUnavailable:
+            return None, None, "model_unavailable"
+        except Exception:
+            logger.exception("scoring failed")
+            self.metrics.errors.labels("scoring").inc()
+            return None, None, "scoring_error"
+        finally:
+            self.metrics.observe("scoring", time.perf_counter() - started)
+
+    async def decide(self, request: DecideRequest, trace_id: str) -> dict[str, Any]:
+        started = time.perf_counter()
+        codes = self._candidate_codes(request)
+        self._check_context(request)
+        decision_id = uuid.uuid4().hex
+        lookup, reason = await self._fetch(request)
+        eligible = codes[lookup.eligible[codes]]
+        if len(eligible) == 0:
+            raise InvalidRequest(
+                [
+                    field_error(
+                        ["body", "candidates"],
+                        f"no candidate is eligible for customer {request.customer_id!r} "
+                        f"(eligibility rules of actions.yaml)",
+                    )
+                ]
+            )
+        scores = model = None
+        if reason is None:
+            scores, model, reason = await self._score(lookup.features, eligible)
+
+        allocation_started = time.perf_counter()
+        if reason is None:
+            order = ranked_order(scores.expected_value)
+            choice = greedy_epsilon(scores.expected_value, self.epsilon, unit_draw(decision_id))
+            chosen_code = int(eligible[choice.index])
+            propensity, policy = choice.propensity, POLICY_GREEDY_EPSILON
+            ranked = [self._ranked_entry(scores, i) for i in order]
+            ranked_codes = eligible[order]
+        else:
+            self.metrics.fallbacks.labels(reason).inc()
+            rank = {a: r for r, a in enumerate(self.catalogue.fallback_order)}
+            ranked_codes = np.array(sorted(eligible, key=lambda c: rank[self.catalogue.ids[c]]))
+            chosen_code, propensity, policy = int(ranked_codes[0]), 1.0, POLICY_FALLBACK
+            ranked = [
+                {
+                    "action": self.catalogue.ids[c],
+                    "expected_value": None,
+                    "conversion_probability": None,
+                    "order_value": None,
+                    "confidence": None,
+                }
+                for c in ranked_codes
+            ]
+            model = model or ServedModel(self.model_name, None, self.model_alias)
+        self.metrics.observe("allocation", time.perf_counter() - allocation_started)
+
+        latency_ms = (time.perf_counter() - started) * 1000
+        response = {
+            "decision_id": decision_id,
+            "customer_id": request.customer_id,
+            "ranked": ranked,
+            "chosen": self.catalogue.ids[chosen_code],
+            "propensity": propensity,
+            "policy": policy,
+            "model": {"name": model.name, "version": model.version, "alias": model.alias},
+            "experiment": None,
+            "arm": None,
+            "fallback": reason is not None,
+            "fallback_reason": reason,
+            "cold_start": lookup.cold_start,
+            "trace_id": trace_id,
+            "request_id": request.request_id,
+            "latency_ms": round(latency_ms, 3),
+        }
+        self._log(response, lookup, scores, ranked_codes)
+        self.metrics.observe("total", time.perf_counter() - started)
+        return response
+
+    def _ranked_entry(self, scores: Scores, i: int) -> dict[str, Any]:
+        return {
+            "action": self.catalogue.ids[int(scores.action_codes[i])],
+            "expected_value": float(scores.expected_value[i]),
+            "conversion_probability": float(scores.probability[i]),
+            "order_value": float(scores.order_value[i]),
+            "confidence": {
+                "low": float(scores.low[i]),
+                "high": float(scores.high[i]),
+                "level": CONFIDENCE_LEVEL,
+                "method": CONFIDENCE_METHOD,
+            },
+        }
+
+    def _log(self, response: dict, lookup: FeatureLookup, scores, ranked_codes) -> None:
+        started = time.perf_counter()
+        self._remember(response["decision_id"])
+        if self.decision_log is not None:
+            ranked = response["ranked"]
+            self.decision_log.append(
+                {
+                    "decision_id": response["decision_id"],
+                    "ts": dt.datetime.now(dt.UTC),
+                    "customer_id": response["customer_id"],
+                    "features": lookup.features.tolist(),
+                    "contract_version": self.contract.version,
+                    "actions": [self.catalogue.ids[c] for c in ranked_codes],
+                    "scores": [
+                        r["expected_value"] if scores is not None else float("nan") for r in ranked
+                    ],
+                    "probabilities": [
+                        r["conversion_probability"] if scores is not None else float("nan")
+                        for r in ranked
+                    ],
+                    "chosen": response["chosen"],
+                    "propensity": response["propensity"],
+                    "policy": response["policy"],
+                    "model_name": response["model"]["name"],
+                    "model_version": response["model"]["version"] or "",
+                    "model_alias": response["model"]["alias"],
+                    "experiment": response["experiment"],
+                    "arm": response["arm"],
+                    "fallback": response["fallback"],
+                    "fallback_reason": response["fallback_reason"],
+                    "cold_start": response["cold_start"],
+                    "latency_ms": response["latency_ms"],
+                    "trace_id": response["trace_id"],
+                    "request_id": response["request_id"],
+                }
+            )
+        self.metrics.observe("log", time.perf_counter() - started)
+
+    # --- outcomes ----------------------------------------------------------------------------
+
+    def _remember(self, decision_id: str) -> None:
+        self._recent[decision_id] = None
+        if len(self._recent) > RECENT_DECISIONS:
+            self._recent.popitem(last=False)
+
+    def _known(self, decision_id: str) -> bool:
+        """Whether the decision was logged: recent ones in memory, older ones on disk.
+
+        A receive-time hint only (another replica's unflushed decisions are not visible);
+        `experiments.logs.orphan_outcomes` is the authoritative join.
+        """
+        if decision_id in self._recent:
+            return True
+        return self.decision_log_dir is not None and decision_logged(
+            self.decision_log_dir, decision_id
+        )
+
+    def record_outcome(self, outcome: OutcomeRequest) -> dict[str, Any]:
+        now = dt.datetime.now(dt.UTC)
+        ts = outcome.ts or now
+        if ts.tzinfo is None:
+            raise InvalidRequest([field_error(["body", "ts"], "expected a timestamp with zone")])
+        known = self._known(outcome.decision_id)
+        outcome_id = uuid.uuid4().hex
+        if self.outcome_log is not None:
+            self.outcome_log.append(
+                {
+                    "outcome_id": outcome_id,
+                    "decision_id": outcome.decision_id,
+                    "ts": ts.astimezone(dt.UTC),
+                    "event": outcome.event,
+                    "value": outcome.value,
+                    "received_ts": now,
+                    "known_decision": known,
+                }
+            )
+        return {
+            "outcome_id": outcome_id,
+            "decision_id": outcome.decision_id,
+            "known_decision": known,
+        }
+
+    def close(self) -> None:
+        for log in (self.decision_log, self.outcome_log):
+            if log is not None:
+                log.close()
