@@ -527,11 +527,11 @@ def decisions_with_outcomes(home: Path, window_s: float | None = None) -> pa.Tab
     )
 
 
-def decision_logged(directory: Path, decision_id: str) -> bool:
-    """Whether `decision_id` is in the decision log on disk (reads only that column)."""
+def find_decision(directory: Path, decision_id: str) -> dict[str, Any] | None:
+    """The logged decision with this id, or None (a filtered scan of the dataset)."""
     if not Path(directory).is_dir():
-        return False
+        return None
     table = _dataset(Path(directory), DECISION_SCHEMA).to_table(
-        columns=["decision_id"], filter=ds.field("decision_id") == decision_id
+        filter=ds.field("decision_id") == decision_id
     )
-    return table.num_rows > 0
+    return table.slice(0, 1).to_pylist()[0] if table.num_rows else None

@@ -278,15 +278,24 @@ def registry_rollback(
 
 @app.command("demo")
 def demo(
-    rows: Annotated[int, typer.Option("--rows", min=1_000)] = 100_000,
+    rows: Annotated[int, typer.Option("--rows", min=1_000)] = 60_000,
+    customers: Annotated[int, typer.Option("--customers", min=10)] = 3_000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    port: Annotated[int | None, typer.Option("--port", min=1, max=65535)] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """World → train → register → gate → list, on the embedded defaults."""
+    """World → train → register → serve → simulated traffic and outcomes → summary → stop."""
     from liftgate.demo import run_demo
 
     with failures():
-        summary = run_demo(Home.from_env(), rows=rows, seed=seed, progress=say)
+        summary = run_demo(
+            Home.from_env(),
+            rows=rows,
+            customers_served=customers,
+            seed=seed,
+            port=port,
+            progress=say,
+        )
     emit(summary, as_json, lambda: typer.echo(summary["report"]))
 
 
@@ -348,6 +357,33 @@ def stop_command(as_json: JsonOption = False) -> None:
             else "no service running under this LIFTGATE_HOME"
         ),
     )
+
+
+@app.command("replay")
+def replay_command(
+    decision_id: str, config_dir_: ConfigDirOption = None, as_json: JsonOption = False
+) -> None:
+    """Recompute a logged decision from its feature snapshot and model version (exit 1 if the
+    scores differ by more than 1e-9)."""
+    from serving.replay import replay
+
+    with failures():
+        result = replay(decision_id, _config(config_dir_), Home.from_env())
+
+    def render() -> None:
+        if result["fallback"]:
+            typer.echo(f"{decision_id}: a fallback decision ({result['chosen']}); no model scores")
+            return
+        typer.echo(
+            f"{decision_id}: {result['model']['name']} v{result['model']['version']}, "
+            f"max |difference| {result['max_abs_diff']:.3g} -> "
+            f"{'match' if result['match'] else 'MISMATCH'}; chosen {result['chosen']} "
+            f"(replayed {result['chosen_replayed']})"
+        )
+
+    emit(result, as_json, render)
+    if not result["match"]:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

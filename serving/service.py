@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.logs import LogWriter, decision_logged
+from experiments.logs import LogWriter, find_decision
 from liftgate.catalogue import ActionCatalogue
 from liftgate.contract import FeatureContract
 from liftgate.model import CONFIDENCE_LEVEL, CONFIDENCE_METHOD
@@ -314,8 +314,8 @@ class DecisionService:
         """
         if decision_id in self._recent:
             return True
-        return self.decision_log_dir is not None and decision_logged(
-            self.decision_log_dir, decision_id
+        return self.decision_log_dir is not None and (
+            find_decision(self.decision_log_dir, decision_id) is not None
         )
 
     def record_outcome(self, outcome: OutcomeRequest) -> dict[str, Any]:

@@ -1,0 +1,285 @@
+"""Tests for training, the gate and the model registry on a real MLflow SQLite store.
+
+One small world is trained three times per module (a champion, a challenger and a model on
+shuffled labels); tests that move aliases work on a copy of that home, so each starts from
+the same registry.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import mlflow.models
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import registry.pipeline as pipeline
+from configs.loader import DEFAULT_DIR, load_config
+from liftgate import audit
+from liftgate.cli import app
+from liftgate.contract import FeatureContract
+from liftgate.home import HOME_ENV, Home
+from liftgate.training import data_fingerprint
+from liftgate.world import World
+from registry.client import ModelRegistry
+
+pytestmark = pytest.mark.slow
+
+NAME = load_config().models.scorer.name
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def default_requirements(model_uri: str, flavor: str, fallback: list[str] | None = None):
+    return fallback or []
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A world, and a home holding v1 (champion), v2 (challenger) and v3 (shuffled labels).
+
+    v1 is trained through `train_and_register`, v2 and v3 through the command line. The
+    TrainingResult of each run is kept, to compare the registered model with it.
+    """
+    data = tmp_path_factory.mktemp("world")
+    World(seed=3, n_customers=5_000).write(data, rows=40_000)
+    home = Home(tmp_path_factory.mktemp("home"))
+    results = []
+
+    def keep(*args, **kwargs):
+        result = train_scorer(*args, **kwargs)
+        results.append(result)
+        return result
+
+    train_scorer = pipeline.train_scorer
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "train_scorer", keep)
+        # Speed only: MLflow infers pip requirements in a subprocess (~5 s per logged
+        # model); the flavour's default requirements are used instead.
+        patch.setattr(mlflow.models, "infer_pip_requirements", default_requirements)
+        patch.setenv(HOME_ENV, str(home.root))
+        config = load_config()
+        registry = ModelRegistry(home, config.models.registry)
+        first = pipeline.train_and_register(data, config, registry)
+        second = invoke("train", "--data", str(data), "--seed", "1", "--json")
+        broken = invoke("train", "--data", str(data), "--shuffle-labels")
+    return {
+        "data": data,
+        "home": home,
+        "first": first,
+        "second": second,
+        "broken": broken,
+        "results": results,
+    }
+
+
+@pytest.fixture
+def home(trained: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
+    """A private copy of the trained home, set as LIFTGATE_HOME for the command line."""
+    copy = Home(tmp_path / "home")
+    shutil.copytree(trained["home"].root, copy.root)
+    monkeypatch.setenv(HOME_ENV, str(copy.root))
+    return copy
+
+
+def aliases(home: Home) -> dict[str, str]:
+    return ModelRegistry(home).aliases(NAME)
+
+
+def new_audit_records(home: Home, before: int) -> list[dict]:
+    return audit.read(home.audit_log)[before:]
+
+
+# --- training, gate, first aliases ------------------------------------------------------------
+
+
+def test_first_model_passes_the_gate_and_becomes_champion(trained: dict) -> None:
+    first = trained["first"]
+    assert first["version"] == "1"
+    assert first["gate"]["passed"] is True
+    assert first["gate"]["reasons"] == []
+    assert first["aliases"] == ["champion"]
+    assert first["champion_auc_on_holdout"] is None
+    assert first["metrics"]["auc"] > 0.68
+
+
+def test_version_tags_carry_lineage_and_gate_result(trained: dict) -> None:
+    registry = ModelRegistry(trained["home"])
+    tags = registry.client.get_model_version(NAME, "1").tags
+    logged = pd.read_parquet(trained["data"] / "logged.parquet")
+    assert tags["liftgate.contract_version"] == FeatureContract(load_config().features).version
+    assert tags["liftgate.data_fingerprint"] == data_fingerprint(logged)
+    assert tags["liftgate.gate.passed"] == "true"
+    assert json.loads(tags["liftgate.gate.reasons"]) == []
+    assert json.loads(tags["liftgate.action_ids"]) == list(World(seed=0, n_customers=10).action_ids)
+    assert trained["first"]["data_fingerprint"] == data_fingerprint(logged)
+
+
+def test_train_json_prints_one_document_and_a_second_model_is_challenger(trained: dict) -> None:
+    result = trained["second"]
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)  # exactly one JSON document on stdout
+    assert {"model", "version", "metrics", "gate", "aliases"} <= set(summary)
+    assert summary["model"] == NAME
+    assert summary["version"] == "2"
+    assert 0.5 < summary["metrics"]["auc"] <= 1
+    assert summary["gate"]["passed"] is True
+    assert summary["gate"]["reasons"] == []
+    assert "auc_vs_champion" in [c["name"] for c in summary["gate"]["checks"]]
+    assert summary["champion_auc_on_holdout"] == pytest.approx(trained["first"]["metrics"]["auc"])
+    assert summary["aliases"] == ["challenger"]
+
+
+def test_shuffled_labels_fail_the_gate_and_stay_without_alias(trained: dict) -> None:
+    result = trained["broken"]
+    assert result.exit_code == 1
+    assert "validation gate failed" in result.stderr
+    assert "is below the floor" in result.stderr  # the reason, on stderr
+    registry = ModelRegistry(trained["home"])
+    version = registry.client.get_model_version(NAME, "3")
+    assert version.tags["liftgate.gate.passed"] == "false"
+    assert json.loads(version.tags["liftgate.gate.reasons"])
+    assert "3" not in registry.aliases(NAME).values()
+    assert registry.aliases(NAME) == {"champion": "1", "challenger": "2"}
+
+
+def test_training_appends_audit_records(trained: dict) -> None:
+    records = audit.read(trained["home"].audit_log)
+    assert [(r["alias"], r["from_version"], r["to_version"]) for r in records] == [
+        ("champion", None, "1"),
+        ("challenger", None, "2"),
+    ]
+    assert all(r["who"] and r["why"] == "passed validation gate" for r in records)
+
+
+# --- alias flows through the command line -----------------------------------------------------
+
+
+def test_promotion_keeps_the_old_champion_as_previous_and_rollback_restores_it(
+    home: Home,
+) -> None:
+    before = len(audit.read(home.audit_log))
+    result = invoke(
+        "registry", "promote", NAME, "2", "--alias", "champion", "--by", "bob", "--why", "better"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert aliases(home) == {"champion": "2", "previous": "1"}
+    promoted = new_audit_records(home, before)
+    assert {(r["alias"], r["from_version"], r["to_version"]) for r in promoted} == {
+        ("previous", None, "1"),
+        ("challenger", "2", None),
+        ("champion", "1", "2"),
+    }
+    assert all(r["who"] == "bob" and "better" in r["why"] for r in promoted)
+
+    before = len(audit.read(home.audit_log))
+    result = invoke("registry", "rollback", NAME, "--by", "carol", "--why", "conversion fell")
+    assert result.exit_code == 0, result.stderr
+    assert aliases(home) == {"champion": "1"}
+    rolled = new_audit_records(home, before)
+    assert {(r["alias"], r["from_version"], r["to_version"]) for r in rolled} == {
+        ("champion", "2", "1"),
+        ("previous", "1", None),
+    }
+    assert all(r["who"] == "carol" and r["why"] == "conversion fell" for r in rolled)
+    tags = ModelRegistry(home).client.get_model_version(NAME, "2").tags
+    assert "liftgate.rolled_back_at" in tags
+
+
+def test_rollback_without_previous_champion_exits_1(home: Home) -> None:
+    result = invoke("registry", "rollback", NAME)
+    assert result.exit_code == 1
+    assert "no previous champion" in result.stderr
+    assert aliases(home) == {"champion": "1", "challenger": "2"}
+
+
+def test_promoting_an_unknown_version_exits_2(home: Home) -> None:
+    before = len(audit.read(home.audit_log))
+    result = invoke("registry", "promote", NAME, "99", "--alias", "champion")
+    assert result.exit_code == 2
+    assert "99" in result.stderr
+    assert aliases(home) == {"champion": "1", "challenger": "2"}
+    assert new_audit_records(home, before) == []
+
+
+def test_a_version_that_failed_the_gate_cannot_take_an_alias(home: Home) -> None:
+    result = invoke("registry", "promote", NAME, "3", "--alias", "challenger")
+    assert result.exit_code == 1
+    assert "failed the validation gate" in result.stderr
+    assert aliases(home) == {"champion": "1", "challenger": "2"}
+
+
+def test_champion_requires_approval_when_configured(home: Home, tmp_path: Path) -> None:
+    configs = tmp_path / "configs"
+    shutil.copytree(DEFAULT_DIR, configs, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    models = yaml.safe_load((configs / "models.yaml").read_text())
+    models["registry"] = {"require_approval_for_champion": True}
+    (configs / "models.yaml").write_text(yaml.safe_dump(models))
+    scope = ("--config-dir", str(configs))
+
+    refused = invoke("registry", "promote", NAME, "2", "--alias", "champion", *scope)
+    assert refused.exit_code == 1
+    assert "not approved" in refused.stderr
+    assert aliases(home) == {"champion": "1", "challenger": "2"}
+
+    approved = invoke("registry", "approve", NAME, "2", "--by", "alice", *scope, "--json")
+    assert approved.exit_code == 0, approved.stderr
+    record = json.loads(approved.stdout)
+    assert (record["action"], record["who"], record["version"]) == ("approved", "alice", "2")
+    assert audit.read(home.audit_log)[-1] == record
+
+    allowed = invoke("registry", "promote", NAME, "2", "--alias", "champion", *scope)
+    assert allowed.exit_code == 0, allowed.stderr
+    assert aliases(home) == {"champion": "2", "previous": "1"}
+    tags = ModelRegistry(home).client.get_model_version(NAME, "2").tags
+    assert tags["liftgate.approved_by"] == "alice"
+
+
+def test_registry_list_json_shape(home: Home) -> None:
+    result = invoke("registry", "list", "--json")
+    assert result.exit_code == 0, result.stderr
+    models = json.loads(result.stdout)
+    assert isinstance(models, list)
+    [model] = models
+    assert model["name"] == NAME
+    versions = model["versions"]
+    assert [v["version"] for v in versions] == ["1", "2", "3"]
+    assert [v["aliases"] for v in versions] == [["champion"], ["challenger"], []]
+    assert [v["tags"]["liftgate.gate.passed"] for v in versions] == ["true", "true", "false"]
+    for v in versions:
+        assert {"version", "aliases", "tags"} <= set(v)
+        assert isinstance(v["tags"], dict)
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def test_load_returns_the_trained_model_cached_by_version(trained: dict, home: Home) -> None:
+    registry = ModelRegistry(home)
+    loaded = registry.load(NAME, "champion")
+    assert (loaded.name, loaded.version, loaded.alias) == (NAME, "1", "champion")
+    result = trained["results"][0]
+    data = result.dataset
+    design = data.design[data.is_valid][:2_000]
+    probability, value = loaded.model.predict(design)
+    assert ((probability >= 0) & (probability <= 1)).all()
+    assert (value >= 0).all()
+    expected_probability, expected_value = result.model.predict(design)
+    np.testing.assert_allclose(probability, expected_probability, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(value, expected_value, rtol=1e-12, atol=0)
+    assert loaded.model.action_ids == result.model.action_ids
+    assert loaded.model.contract_version == result.model.contract_version
+
+    assert registry.load(NAME, "champion").model is loaded.model
+    assert registry.load(NAME, version="1").model is loaded.model
+    challenger = registry.load(NAME, "challenger")
+    assert challenger.version == "2"
+    assert challenger.model is not loaded.model
