@@ -11,7 +11,6 @@ import json
 import shutil
 from pathlib import Path
 
-import mlflow.models
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,10 +37,6 @@ def invoke(*args: str):
     return runner.invoke(app, list(args))
 
 
-def default_requirements(model_uri: str, flavor: str, fallback: list[str] | None = None):
-    return fallback or []
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A world, and a home holding v1 (champion), v2 (challenger) and v3 (shuffled labels).
@@ -62,9 +57,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     train_scorer = pipeline.train_scorer
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pipeline, "train_scorer", keep)
-        # Speed only: MLflow infers pip requirements in a subprocess (~5 s per logged
-        # model); the flavour's default requirements are used instead.
-        patch.setattr(mlflow.models, "infer_pip_requirements", default_requirements)
         patch.setenv(HOME_ENV, str(home.root))
         config = load_config()
         registry = ModelRegistry(home, config.models.registry)

@@ -1,0 +1,107 @@
+"""Shared pieces of the serving tests: a small world, a real trained scoring model, and a
+DecisionService wired to in-process stages (no Ray, no MLflow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from configs.loader import load_config
+from experiments.logs import (
+    DECISION_SCHEMA,
+    OUTCOME_SCHEMA,
+    LogWriter,
+    decision_log_dir,
+    outcome_log_dir,
+)
+from liftgate.catalogue import ActionCatalogue
+from liftgate.contract import FeatureContract
+from liftgate.training import train_scorer
+from liftgate.world import World
+from serving.online_store import OnlineStore
+from serving.scoring import score_actions
+from serving.service import DecisionService, ServedModel
+
+CONFIG = load_config()
+
+
+@pytest.fixture(scope="session")
+def world() -> World:
+    return World(seed=11, n_customers=3_000)
+
+
+@pytest.fixture(scope="session")
+def scoring_model(world: World):
+    return train_scorer(world.logged(rows=30_000), CONFIG, seed=0).model
+
+
+@pytest.fixture(scope="session")
+def store(world: World) -> OnlineStore:
+    return OnlineStore(
+        pa.Table.from_pandas(world.customers, preserve_index=False),
+        FeatureContract(CONFIG.features),
+        ActionCatalogue(CONFIG.actions),
+    )
+
+
+class LocalStages:
+    """In-process stages whose failures tests can switch on."""
+
+    def __init__(self, store: OnlineStore, model):
+        self.store = store
+        self.model = model
+        self.costs = store.catalogue.costs
+        self.fail_fetch = False
+        self.score_delay_s = 0.0
+
+    async def fetch(self, customer_id, context):
+        if self.fail_fetch:
+            raise OSError("feature store down")
+        return self.store.lookup(customer_id, context)
+
+    async def score(self, features, codes):
+        import asyncio
+
+        from serving.service import ModelUnavailable
+
+        if self.model is None:
+            raise ModelUnavailable("no model")
+        if self.score_delay_s:
+            await asyncio.sleep(self.score_delay_s)
+        return score_actions(self.model, features, codes, self.costs), ServedModel(
+            "liftgate-scorer", "7", "champion"
+        )
+
+
+@pytest.fixture
+def stages(store, scoring_model) -> LocalStages:
+    return LocalStages(store, scoring_model)
+
+
+@pytest.fixture
+def make_service(stages: LocalStages, tmp_path: Path):
+    services = []
+
+    def make(**overrides) -> DecisionService:
+        options = dict(
+            contract=stages.store.contract,
+            catalogue=stages.store.catalogue,
+            fetch=stages.fetch,
+            score=stages.score,
+            model_name="liftgate-scorer",
+            model_alias="champion",
+            epsilon=0.1,
+            scoring_budget_s=0.05,
+            decision_log=LogWriter(decision_log_dir(tmp_path), DECISION_SCHEMA),
+            outcome_log=LogWriter(outcome_log_dir(tmp_path), OUTCOME_SCHEMA),
+            decision_log_dir=decision_log_dir(tmp_path),
+        )
+        service = DecisionService(**{**options, **overrides})
+        services.append(service)
+        return service
+
+    yield make
+    for service in services:
+        service.close()

@@ -1,0 +1,89 @@
+"""End to end on the real parts: MLflow registry, Ray Serve application, Parquet logs."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from configs.loader import load_config
+from experiments.logs import decision_log_dir, decisions_with_outcomes, read_decisions
+from liftgate.home import Home
+from liftgate.world import World
+from registry.client import ModelRegistry
+from registry.pipeline import train_and_register
+from serving import runner
+from serving.local import create_local_app
+from serving.replay import replay
+
+pytestmark = pytest.mark.slow
+CONFIG = load_config()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
+    """A home with a world, a champion model and the online store in place."""
+    home = Home(tmp_path_factory.mktemp("home")).ensure()
+    world_dir = home.worlds / "w"
+    World(seed=5, n_customers=4_000).write(world_dir, rows=30_000)
+    summary = train_and_register(world_dir, CONFIG, ModelRegistry(home, CONFIG.models.registry))
+    assert summary["aliases"] == ["champion"]
+    (home.root / "online_store").mkdir()
+    shutil.copy(world_dir / "customers.parquet", home.root / "online_store" / "customers.parquet")
+    return home
+
+
+def test_ray_serve_decide_log_outcome_join_and_replay(home: Home) -> None:
+    port = free_port()
+    info = runner.serve_detached(home, "127.0.0.1", port, "fused", CONFIG.directory)
+    try:
+        url = info["url"]
+        with httpx.Client(base_url=url, timeout=10) as client:
+            answers = [
+                client.post("/v1/decide", json={"customer_id": f"c{i:07d}"}).json()
+                for i in range(30)
+            ]
+            assert {a["model"]["version"] for a in answers} == {"1"}
+            assert not any(a["fallback"] for a in answers)
+            converted = answers[:10]
+            for answer in converted:
+                outcome = {"decision_id": answer["decision_id"], "event": "conversion"}
+                assert client.post("/v1/outcomes", json=outcome).status_code == 200
+            assert client.post("/v1/decide", json={"customer_id": 5}).status_code == 422
+            metrics = client.get("/metrics").text
+            assert "liftgate_model_info" in metrics
+    finally:
+        runner.stop_process(info["pid"])
+    logged = read_decisions(decision_log_dir(home.root))
+    assert sorted(logged.column("decision_id").to_pylist()) == sorted(
+        a["decision_id"] for a in answers
+    )
+    joined = {r["decision_id"]: r for r in decisions_with_outcomes(home.root).to_pylist()}
+    assert all(joined[a["decision_id"]]["converted"] for a in converted)
+    assert sum(r["converted"] for r in joined.values()) == len(converted)
+    result = replay(answers[0]["decision_id"], CONFIG, home)
+    assert result["match"] and result["max_abs_diff"] <= 1e-9
+    assert result["chosen_replayed"] == answers[0]["chosen"]
+
+
+def test_registry_without_a_champion_serves_the_fallback_and_is_not_ready(
+    home: Home, tmp_path: Path
+) -> None:
+    empty = Home(tmp_path / "empty").ensure()
+    (empty.root / "online_store").mkdir()
+    shutil.copy(home.root / "online_store" / "customers.parquet", empty.root / "online_store")
+    with TestClient(create_local_app(CONFIG, empty, wait_s=5)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["models"] is False
+        answer = client.post("/v1/decide", json={"customer_id": "c0000001"}).json()
+        assert answer["fallback"] and answer["fallback_reason"] == "model_unavailable"

@@ -1,0 +1,39 @@
+import numpy as np
+
+from serving.online_store import OnlineStore
+
+
+def test_lookup_of_a_known_customer_equals_the_row_transform(store: OnlineStore, world) -> None:
+    for record in world.customers.head(200).to_dict("records"):
+        found = store.lookup(record["customer_id"])
+        row, _ = store.contract.transform_row(record)
+        assert not found.cold_start
+        np.testing.assert_array_equal(found.features, row)
+        expected = store.catalogue.eligibility_mask({k: [v] for k, v in record.items()})[0]
+        np.testing.assert_array_equal(found.eligible, expected)
+
+
+def test_unknown_customer_gets_contract_defaults(store: OnlineStore) -> None:
+    found = store.lookup("nobody")
+    defaults, _ = store.contract.transform_row({})
+    assert found.cold_start
+    np.testing.assert_array_equal(found.features, defaults)
+    assert found.repairs.by_kind()["missing"] == len(store.contract.names)
+
+
+def test_context_overrides_stored_attributes(store: OnlineStore, world) -> None:
+    customer = world.customers.iloc[0]
+    device = "desktop" if customer["device"] != "desktop" else "ios"
+    found = store.lookup(customer["customer_id"], {"device": device})
+    column = store.contract.names.index("device")
+    categories = store.contract.specs[column].categories
+    assert found.features[column] == categories.index(device)
+    push = store.catalogue.index["push_reminder"]
+    assert found.eligible[push] == (device != "desktop")
+
+
+def test_lookups_do_not_share_memory_with_the_store(store: OnlineStore, world) -> None:
+    customer_id = world.customers["customer_id"].iat[0]
+    first = store.lookup(customer_id)
+    first.features[:] = -1
+    assert (store.lookup(customer_id).features != -1).any()

@@ -1,0 +1,117 @@
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from experiments.logs import decision_log_dir, decisions_with_outcomes, read_decisions
+from serving.allocation import POLICY_FALLBACK, POLICY_GREEDY_EPSILON
+from serving.api_models import DecideRequest, OutcomeRequest
+from serving.service import InvalidRequest
+
+
+def decide(service, **body):
+    return asyncio.run(service.decide(DecideRequest(**body), trace_id="t" * 32))
+
+
+def test_decision_ranks_eligible_actions_by_expected_value(make_service, world) -> None:
+    service = make_service()
+    desktop = world.customers[world.customers["device"] == "desktop"].iloc[0]
+    answer = decide(service, customer_id=desktop["customer_id"])
+    values = [r["expected_value"] for r in answer["ranked"]]
+    assert values == sorted(values, reverse=True)
+    assert "push_reminder" not in [r["action"] for r in answer["ranked"]]  # eligibility
+    assert answer["policy"] == POLICY_GREEDY_EPSILON and not answer["fallback"]
+    chosen = answer["chosen"]
+    greedy = answer["ranked"][0]["action"]
+    k = len(answer["ranked"])
+    expected = 1 - 0.1 + 0.1 / k if chosen == greedy else 0.1 / k
+    assert answer["propensity"] == pytest.approx(expected)
+    for entry in answer["ranked"]:
+        confidence = entry["confidence"]
+        assert confidence["low"] <= entry["expected_value"] <= confidence["high"]
+
+
+def test_candidates_restrict_the_choice_and_unknown_ones_are_rejected(make_service) -> None:
+    service = make_service()
+    answer = decide(service, customer_id="c0000001", candidates=["email_20", "no_action"])
+    assert {r["action"] for r in answer["ranked"]} == {"email_20", "no_action"}
+    with pytest.raises(InvalidRequest) as error:
+        decide(service, customer_id="c0000001", candidates=["email_99"])
+    assert error.value.errors[0]["loc"] == ["body", "candidates", 0]
+
+
+def test_context_is_validated_against_the_contract(make_service) -> None:
+    service = make_service()
+    with pytest.raises(InvalidRequest) as error:
+        decide(service, customer_id="c1", context={"device": "fridge", "colour": "red"})
+    fields = {tuple(e["loc"]) for e in error.value.errors}
+    assert fields == {("body", "context", "device"), ("body", "context", "colour")}
+
+
+def test_no_eligible_candidate_is_a_described_error(make_service) -> None:
+    with pytest.raises(InvalidRequest):
+        decide(
+            make_service(),
+            customer_id="c1",
+            context={"device": "desktop"},
+            candidates=["push_reminder"],
+        )
+
+
+def test_feature_store_failure_answers_from_the_fallback(make_service, stages) -> None:
+    stages.fail_fetch = True
+    service = make_service()
+    answer = decide(service, customer_id="c0000001")
+    assert answer["fallback"] and answer["fallback_reason"] == "feature_store_error"
+    assert answer["policy"] == POLICY_FALLBACK and answer["propensity"] == 1.0
+    assert answer["chosen"] == "email_10"  # first of the fallback order that is eligible
+    metrics = service.metrics.exposition().decode()
+    assert 'liftgate_fallbacks_total{reason="feature_store_error"} 1.0' in metrics
+
+
+def test_missing_model_answers_from_the_fallback(make_service, stages) -> None:
+    stages.model = None
+    answer = decide(make_service(), customer_id="c0000001")
+    assert answer["fallback_reason"] == "model_unavailable"
+    assert answer["model"]["version"] is None
+
+
+def test_slow_scoring_is_cut_at_the_budget(make_service, stages) -> None:
+    stages.score_delay_s = 0.5
+    service = make_service(scoring_budget_s=0.05)
+    started = time.perf_counter()
+    answer = decide(service, customer_id="c0000001")
+    assert time.perf_counter() - started < 0.3
+    assert answer["fallback_reason"] == "scoring_timeout"
+
+
+def test_every_decision_is_logged_with_its_snapshot(make_service, tmp_path, store) -> None:
+    service = make_service()
+    answers = [decide(service, customer_id=f"c{i:07d}") for i in range(25)]
+    service.close()
+    log = read_decisions(decision_log_dir(tmp_path)).to_pylist()
+    assert sorted(r["decision_id"] for r in log) == sorted(a["decision_id"] for a in answers)
+    by_id = {r["decision_id"]: r for r in log}
+    for answer in answers:
+        row = by_id[answer["decision_id"]]
+        assert row["chosen"] == answer["chosen"] and row["propensity"] == answer["propensity"]
+        assert row["actions"] == [r["action"] for r in answer["ranked"]]
+        np.testing.assert_array_equal(row["features"], store.lookup(answer["customer_id"]).features)
+        assert row["contract_version"] == store.contract.version
+
+
+def test_outcomes_join_to_their_decisions_and_unknown_ones_are_kept(make_service, tmp_path):
+    service = make_service()
+    answer = decide(service, customer_id="c0000002")
+    known = service.record_outcome(
+        OutcomeRequest(decision_id=answer["decision_id"], event="conversion")
+    )
+    service.record_outcome(
+        OutcomeRequest(decision_id=answer["decision_id"], event="revenue", value=42.5)
+    )
+    unknown = service.record_outcome(OutcomeRequest(decision_id="never-made", event="conversion"))
+    service.close()
+    assert known["known_decision"] and not unknown["known_decision"]
+    joined = decisions_with_outcomes(tmp_path).to_pylist()
+    assert joined[0]["converted"] and joined[0]["revenue"] == 42.5
