@@ -123,7 +123,7 @@ def classification_metrics(
     return metrics
 
 
-def _baseline(contract: FeatureContract, params, seed: int):
+def baseline_model(contract: FeatureContract, params, seed: int):
     """Logistic regression on one-hot categories (and action) and standardized numerics."""
     categorical = model_categorical_indices(contract)
     numeric = [i for i in range(len(contract.names)) if i not in categorical]
@@ -212,7 +212,7 @@ def train_scorer(
         categorical,
     )
     progress("training logistic-regression baseline")
-    baseline = _baseline(contract, spec.baseline, seed).fit(data.design[train], y_train)
+    baseline = baseline_model(contract, spec.baseline, seed).fit(data.design[train], y_train)
 
     y_valid = data.converted[valid]
     probability = conversion.predict(data.design[valid], num_threads=1)

@@ -33,7 +33,7 @@ from sklearn.metrics import roc_auc_score
 
 from configs.loader import load_config
 from liftgate.contract import FeatureContract
-from liftgate.training import _baseline, expected_calibration_error, train_scorer
+from liftgate.training import baseline_model, expected_calibration_error, train_scorer
 from liftgate.world import World
 
 GENERATION_TARGET_S = 30.0
@@ -108,7 +108,7 @@ def bench_training(rows: int) -> tuple[dict, dict]:
     say("      baseline: the logistic-regression fit alone")
     contract = FeatureContract(config.features)
     began = time.perf_counter()
-    _baseline(contract, config.models.scorer.baseline, 0).fit(
+    baseline_model(contract, config.models.scorer.baseline, 0).fit(
         data.design[data.train], data.converted[data.train]
     )
     baseline_s = time.perf_counter() - began

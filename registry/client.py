@@ -20,8 +20,7 @@ from configs.schema import RegistryPolicy
 from liftgate import audit
 from liftgate.home import Home
 from liftgate.model import ScoringModel
-from registry.store import connect
-from registry.training_run import SCORING_ARTIFACTS
+from registry.store import SCORING_ARTIFACTS, connect
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 ALIASES = (CHAMPION, CHALLENGER)

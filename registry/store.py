@@ -14,6 +14,8 @@ from mlflow import MlflowClient
 from liftgate.home import Home
 
 TRAINING_EXPERIMENT = "liftgate-training"
+#: Run artifact folder of what the LightGBM flavour does not carry (order-value model, metadata).
+SCORING_ARTIFACTS = "scoring"
 
 
 def connect(home: Home) -> MlflowClient:

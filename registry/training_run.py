@@ -19,9 +19,8 @@ from mlflow.models import infer_signature  # noqa: E402
 
 from liftgate.home import Home  # noqa: E402
 from liftgate.training import TrainingResult  # noqa: E402
-from registry.store import connect, training_experiment_id  # noqa: E402
+from registry.store import SCORING_ARTIFACTS, connect, training_experiment_id  # noqa: E402
 
-SCORING_ARTIFACTS = "scoring"
 REFERENCE_ARTIFACT = "reference/training_profile.parquet"
 REFERENCE_ROWS = 20_000
 
