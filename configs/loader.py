@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -10,7 +11,13 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from configs.schema import ActionsConfig, FeaturesConfig, ModelsConfig, ServingConfig
+from configs.schema import (
+    ActionsConfig,
+    ExperimentConfig,
+    FeaturesConfig,
+    ModelsConfig,
+    ServingConfig,
+)
 
 DEFAULT_DIR = Path(__file__).resolve().parent
 CONFIG_DIR_ENV = "LIFTGATE_CONFIG_DIR"
@@ -63,12 +70,58 @@ class LiftgateConfig:
     actions: ActionsConfig
     models: ModelsConfig
     serving: ServingConfig
+    experiments: dict[str, ExperimentConfig]
+
+
+def _load_experiments(directory: Path) -> tuple[dict[str, ExperimentConfig], list[str]]:
+    experiments: dict[str, ExperimentConfig] = {}
+    problems: list[str] = []
+    for path in sorted((directory / "experiments").glob("*.yaml")):
+        try:
+            experiment = load_file(path, ExperimentConfig)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if experiment.name in experiments:
+            problems.append(f"{path}: name: {experiment.name!r} is already defined by another file")
+        experiments[experiment.name] = experiment
+    return experiments, problems
+
+
+MODEL_REF = re.compile(r"^(champion|challenger|[0-9]+)$")
+
+
+def _experiment_problems(config: LiftgateConfig) -> list[str]:
+    actions = {a.id for a in config.actions.actions}
+    features = {f.name for f in config.features.features}
+    problems = []
+    for name, experiment in config.experiments.items():
+        path = config.directory / "experiments" / f"{name}.yaml"
+        for i, arm in enumerate(experiment.arms):
+            unknown = sorted(set(arm.actions or ()) - actions)
+            if unknown:
+                problems.append(
+                    f"{path}: arms.{i}.actions: expected action ids of actions.yaml "
+                    f"{sorted(actions)}; found {unknown}"
+                )
+            if arm.model is not None and not MODEL_REF.match(arm.model):
+                problems.append(
+                    f"{path}: arms.{i}.model: expected champion, challenger or a version "
+                    f"number; found {arm.model!r}"
+                )
+        if experiment.cuped_covariate is not None and experiment.cuped_covariate not in features:
+            problems.append(
+                f"{path}: cuped_covariate: expected a feature of features.yaml; "
+                f"found {experiment.cuped_covariate!r}"
+            )
+    return problems
 
 
 def _cross_check(config: LiftgateConfig) -> list[str]:
-    """Rules that span files: eligibility rules must name contract features and values."""
+    """Rules that span files: eligibility rules must name contract features and values;
+    experiments must name actions, features and model aliases that exist."""
     specs = {f.name: f for f in config.features.features}
-    problems = []
+    problems = _experiment_problems(config)
     path = config.directory / "actions.yaml"
     for i, action in enumerate(config.actions.actions):
         for j, rule in enumerate(action.eligibility):
@@ -115,9 +168,11 @@ def load_config(directory: Path | str | None = None) -> LiftgateConfig:
             loaded[key] = load_file(directory / filename, model)
         except ConfigError as exc:
             problems.extend(exc.problems)
+    experiments, experiment_problems = _load_experiments(directory)
+    problems.extend(experiment_problems)
     if problems:
         raise ConfigError(problems)
-    config = LiftgateConfig(directory=directory, **loaded)
+    config = LiftgateConfig(directory=directory, experiments=experiments, **loaded)
     problems = _cross_check(config)
     if problems:
         raise ConfigError(problems)

@@ -5,6 +5,7 @@ Every model forbids unknown keys, so a typo in a YAML file is an error, not a si
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -179,5 +180,97 @@ class ServingConfig(Strict):
     scoring_budget_ms: Annotated[float, Field(gt=0)] = 50.0
     max_body_bytes: Annotated[int, Field(ge=256)] = 16_384
     max_candidates: Annotated[int, Field(ge=1)] = 50
+    scoring_batch_size: Annotated[int, Field(ge=1)] = 1  # composed topology; 1 = no batching
+    scoring_batch_wait_ms: Annotated[float, Field(ge=0)] = 1.0
     customers_path: str | None = None  # default: LIFTGATE_HOME/online_store/customers.parquet
     decision_log: DecisionLogSettings = DecisionLogSettings()
+
+
+# --- experiments/*.yaml --------------------------------------------------------------------
+
+
+class MetricConfig(Strict):
+    """A metric over the experiment's units (one row per unit, from the joined logs).
+
+    `column` is `converted` (any conversion in the attribution window), `revenue` (sum of
+    revenue events), `decisions` (decisions served) or the sum of another outcome event;
+    a ratio metric divides by `denominator` (delta method).
+    """
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    kind: Literal["binomial", "mean", "ratio"]
+    column: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    denominator: str | None = None
+
+    @model_validator(mode="after")
+    def _ratio_needs_denominator(self) -> MetricConfig:
+        if (self.kind == "ratio") != (self.denominator is not None):
+            raise ValueError("a ratio metric needs `denominator`; other kinds take none")
+        return self
+
+
+class ArmConfig(Strict):
+    """What a unit in this arm gets: a policy, a model (alias or version), an action set."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+    weight: Annotated[float, Field(ge=0, le=1)]
+    model: str | None = None  # champion | challenger | a version number; default: serving's
+    policy: Literal["greedy_epsilon", "uniform_random", "rules"] = "greedy_epsilon"
+    epsilon: Annotated[float | None, Field(ge=0, le=1)] = None
+    actions: list[str] | None = None
+
+
+class ExperimentConfig(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+    description: str = ""
+    unit: Literal["customer_id"] = "customer_id"
+    salt: str | None = None  # default: the name; a new salt reshuffles every unit
+    layer: str | None = None  # default: the name (a layer of its own)
+    layer_range: tuple[float, float] = (0.0, 1.0)  # share of the layer, exclusive in it
+    holdout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    arms: Annotated[list[ArmConfig], Field(min_length=2)]
+    control: str | None = None  # default: the first arm
+    primary_metric: MetricConfig
+    guardrail_metrics: list[MetricConfig] = []
+    minimum_detectable_effect: Annotated[float, Field(gt=0)] = 0.05  # relative
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    power: Annotated[float, Field(gt=0, lt=1)] = 0.8
+    method: Literal["frequentist", "sequential", "bayesian"] = "sequential"
+    correction: Literal["holm", "bh", "none"] = "holm"
+    cuped_covariate: str | None = None  # a contract feature, from the first decision's snapshot
+    attribution_window_hours: Annotated[float, Field(gt=0)] = 72.0
+    start: datetime | None = None
+    stop: datetime | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        names = [a.name for a in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arm names must be unique; got {names}")
+        if "holdout" in names:
+            raise ValueError("`holdout` is reserved for the holdout share")
+        total = sum(a.weight for a in self.arms)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"arm weights must sum to 1; they sum to {total}")
+        if self.control is not None and self.control not in names:
+            raise ValueError(f"control {self.control!r} is not an arm; arms are {names}")
+        low, high = self.layer_range
+        if not 0 <= low < high <= 1:
+            raise ValueError(f"layer_range must satisfy 0 <= start < end <= 1; got {low}, {high}")
+        return self
+
+    @property
+    def salt_value(self) -> str:
+        return self.salt or self.name
+
+    @property
+    def layer_name(self) -> str:
+        return self.layer or self.name
+
+    @property
+    def control_arm(self) -> str:
+        return self.control or self.arms[0].name
+
+    @property
+    def metrics(self) -> list[MetricConfig]:
+        return [self.primary_metric, *self.guardrail_metrics]

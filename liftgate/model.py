@@ -7,16 +7,54 @@ through `ScoringModel.predict`, so a logged decision can be recomputed exactly.
 
 from __future__ import annotations
 
+import ctypes
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
+from lightgbm.basic import _LIB, _c_str, _safe_call
 from statsmodels.stats.proportion import proportion_confint
 
 ORDER_VALUE_FILE = "order_value.txt"
 METADATA_FILE = "metadata.json"
+
+
+_SINGLE_THREAD = _c_str("num_threads=1")
+_DOUBLE_P = ctypes.POINTER(ctypes.c_double)
+
+
+def predict_rows(booster: lgb.Booster, design: np.ndarray) -> np.ndarray:
+    """`booster.predict(design, num_threads=1)`, through LightGBM's C API directly.
+
+    The same C call that `Booster.predict` ends in (LGBM_BoosterPredictForMat), without
+    its per-call Python set-up, which is more than half the cost for the few rows a
+    decision scores (33 µs against 76 µs for five rows here). Tests assert equality with
+    `Booster.predict`.
+    """
+    data = np.ascontiguousarray(design, dtype=np.float64)
+    rows, columns = data.shape
+    out = np.empty(rows, dtype=np.float64)
+    out_len = ctypes.c_int64(0)
+    iterations = booster.best_iteration if booster.best_iteration > 0 else -1
+    _safe_call(
+        _LIB.LGBM_BoosterPredictForMat(
+            booster._handle,
+            data.ctypes.data_as(_DOUBLE_P),
+            ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
+            ctypes.c_int32(rows),
+            ctypes.c_int32(columns),
+            ctypes.c_int(1),  # row major
+            ctypes.c_int(0),  # C_API_PREDICT_NORMAL
+            ctypes.c_int(0),  # start iteration
+            ctypes.c_int(iterations),
+            _SINGLE_THREAD,
+            ctypes.byref(out_len),
+            out.ctypes.data_as(_DOUBLE_P),
+        )
+    )
+    return out
 
 
 CONFIDENCE_LEVEL = 0.95
@@ -40,6 +78,11 @@ class CalibrationTable:
     upper_edges: tuple[float, ...]
     low: tuple[float, ...]
     high: tuple[float, ...]
+    _arrays: tuple[np.ndarray, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # arrays once, not per request
+        arrays = tuple(np.asarray(v) for v in (self.upper_edges, self.low, self.high))
+        object.__setattr__(self, "_arrays", arrays)
 
     @classmethod
     def fit(cls, y: np.ndarray, p: np.ndarray, bins: int = 20) -> CalibrationTable:
@@ -52,9 +95,17 @@ class CalibrationTable:
         edges[-1] = 1.0
         return cls(tuple(edges), tuple(map(float, low)), tuple(map(float, high)))
 
+    def to_dict(self) -> dict[str, list[float]]:
+        return {
+            "upper_edges": list(self.upper_edges),
+            "low": list(self.low),
+            "high": list(self.high),
+        }
+
     def interval(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        index = np.minimum(np.searchsorted(self.upper_edges, p), len(self.upper_edges) - 1)
-        return np.asarray(self.low)[index], np.asarray(self.high)[index]
+        edges, low, high = self._arrays
+        index = np.minimum(np.searchsorted(edges, p), len(edges) - 1)
+        return low[index], high[index]
 
 
 @dataclass
@@ -71,8 +122,8 @@ class ScoringModel:
         Single-threaded: serving replicas share two cores, and OpenMP's default of all cores
         costs more in thread start-up than a few rows gain.
         """
-        probability = self.conversion.predict(design, num_threads=1)
-        value = np.maximum(self.order_value.predict(design, num_threads=1), 0.0)
+        probability = predict_rows(self.conversion, design)
+        value = np.maximum(predict_rows(self.order_value, design), 0.0)
         return probability, value
 
     def save_companions(self, directory: Path) -> Path:
@@ -83,7 +134,7 @@ class ScoringModel:
         metadata = {
             "action_ids": list(self.action_ids),
             "contract_version": self.contract_version,
-            "calibration": asdict(self.calibration),
+            "calibration": self.calibration.to_dict(),
         }
         (directory / METADATA_FILE).write_text(json.dumps(metadata))
         return directory

@@ -29,7 +29,7 @@ from liftgate.contract import (
     model_categorical_indices,
     model_feature_names,
 )
-from liftgate.model import CalibrationTable, ScoringModel
+from liftgate.model import CalibrationTable, ScoringModel, predict_rows
 
 REQUIRED_COLUMNS = ("decision_ts", "action", "converted", "revenue")
 
@@ -215,7 +215,7 @@ def train_scorer(
     baseline = baseline_model(contract, spec.baseline, seed).fit(data.design[train], y_train)
 
     y_valid = data.converted[valid]
-    probability = conversion.predict(data.design[valid], num_threads=1)
+    probability = predict_rows(conversion, data.design[valid])
     calibration = CalibrationTable.fit(y_valid, probability)
     model = ScoringModel(conversion, order_value, catalogue.ids, contract.version, calibration)
     _, value = model.predict(data.design[valid])

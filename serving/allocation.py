@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 POLICY_GREEDY_EPSILON = "greedy_epsilon"
-POLICY_FALLBACK = "rules_fallback"
+POLICY_UNIFORM = "uniform_random"  # an experiment arm: ε = 1
+POLICY_RULES = "rules"  # an experiment arm: the catalogue's fallback order, unscored
+POLICY_FALLBACK = "rules_fallback"  # the same order, because scoring failed
 
 
 @dataclass(frozen=True)

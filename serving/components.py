@@ -7,11 +7,12 @@ picks up a new champion when the registry alias moves.
 
 from __future__ import annotations
 
-import asyncio
+import gc
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,17 +24,29 @@ from experiments.logs import (
     decision_log_dir,
     outcome_log_dir,
 )
+from experiments.router import ExperimentRouter
+from experiments.state import read_state, router_from_state, state_path
 from liftgate.catalogue import ActionCatalogue
 from liftgate.contract import FeatureContract
 from liftgate.home import Home
+from serving.decision_ids import DecisionIds
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup, OnlineStore
 from serving.scoring import Scores, score_actions
-from serving.service import DecisionService, ModelUnavailable, ServedModel
+
+if TYPE_CHECKING:
+    from registry.client import LoadedScorer
+from serving.service import (
+    NO_EXPERIMENTS,
+    DecisionService,
+    ModelUnavailable,
+    ServedModel,
+)
 
 logger = logging.getLogger(__name__)
 
-REFRESH_S = 10.0
+POLL_S = 1.0  # experiment state
+REFRESH_S = 10.0  # registry aliases
 
 
 def customers_path(config: LiftgateConfig, home: Home) -> Path:
@@ -42,7 +55,9 @@ def customers_path(config: LiftgateConfig, home: Home) -> Path:
 
 
 class Components:
-    """Feature store and scoring model of one replica, (re)loaded in the background."""
+    """Feature store, scoring models and running experiments of one replica, (re)loaded in
+    the background: experiments when their state file changes (within a second), models
+    when an alias they are served by moves (within REFRESH_S)."""
 
     def __init__(
         self,
@@ -60,19 +75,66 @@ class Components:
         self.contract = FeatureContract(config.features)
         self.catalogue = ActionCatalogue(config.actions)
         self.store: OnlineStore | None = None
-        self.model = None  # registry.client.LoadedScorer
+        self.models: dict[str, LoadedScorer] = {}  # by registry reference: alias or version
+        self.router = NO_EXPERIMENTS
+        self._state_mtime: float | None = None
+        self._models_checked = 0.0
         self._registry = None
         self._stop = threading.Event()
         self._loaded = threading.Event()
-        # One worker: scoring is single-threaded LightGBM; the thread only lets the event loop
-        # enforce the time budget.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring")
         self._loader = threading.Thread(target=self._load_loop, daemon=True, name="loader")
+
+    @property
+    def default_model(self) -> str:
+        return self.config.serving.model_alias
 
     def start(self, wait_s: float = 0.0) -> Components:
         self._loader.start()
-        self._loaded.wait(wait_s)
+        if self._loaded.wait(wait_s):
+            # The libraries and the model are long-lived: move them out of the garbage
+            # collector's reach, so collections triggered by requests stay small
+            # (a full collection over MLflow, pandas and scikit-learn takes milliseconds).
+            gc.collect()
+            gc.freeze()
         return self
+
+    def _refresh_experiments(self) -> bool:
+        path = state_path(self.home.root)
+        mtime = path.stat().st_mtime if path.exists() else None
+        if mtime == self._state_mtime:
+            return False
+        self.router = router_from_state(read_state(self.home.root))
+        self._state_mtime = mtime
+        logger.info("experiments: %s", [e.config.name for e in self.router.running])
+        return True
+
+    def _needed_models(self) -> set[str]:
+        arms = (arm for e in self.router.running for arm in e.config.arms)
+        return {self.default_model, *(arm.model for arm in arms if arm.model)}
+
+    def _refresh_models(self) -> None:
+        from registry.client import LoadedScorer, ModelRegistry  # MLflow only where used
+
+        if self._registry is None:
+            self._registry = ModelRegistry(self.home, self.config.models.registry)
+        name = self.config.models.scorer.name
+        problems = []
+        for ref in sorted(self._needed_models()):
+            version = ref if ref.isdigit() else self._registry.alias_version(name, ref)
+            if version is None:
+                problems.append(f"{name} has no {ref!r} alias")
+                continue
+            current = self.models.get(ref)
+            if current is None or current.version != version:
+                loaded = self._registry.load(name, version=version)
+                self.models[ref] = LoadedScorer(loaded.name, loaded.version, ref, loaded.model)
+                logger.info("serving %s v%s as %s", name, version, ref)
+        self.metrics.model_info.clear()
+        for ref, loaded in self.models.items():
+            self.metrics.model_info.labels(name, loaded.version, ref).set(1)
+        self._models_checked = time.monotonic()
+        if problems:
+            raise ModelUnavailable("; ".join(problems))
 
     def _load_once(self) -> None:
         if self.load_store and self.store is None:
@@ -80,24 +142,13 @@ class Components:
                 customers_path(self.config, self.home), self.contract, self.catalogue
             )
             logger.info("online store loaded: %d customers", self.store.size)
-        if self.load_model:
-            self._refresh_model()
-
-    def _refresh_model(self) -> None:
-        from registry.client import ModelRegistry  # MLflow is imported only where used
-
-        if self._registry is None:
-            self._registry = ModelRegistry(self.home, self.config.models.registry)
-        name, alias = self.config.models.scorer.name, self.config.serving.model_alias
-        version = self._registry.alias_version(name, alias)
-        if version is None:
-            raise ModelUnavailable(f"{name} has no {alias!r} alias")
-        if self.model is None or self.model.version != version:
-            loaded = self._registry.load(name, version=version)
-            self.model = type(loaded)(loaded.name, loaded.version, alias, loaded.model)
-            self.metrics.model_info.clear()
-            self.metrics.model_info.labels(name, version, alias).set(1)
-            logger.info("serving %s v%s (%s)", name, version, alias)
+        experiments_changed = self._refresh_experiments()
+        if self.load_model and (
+            experiments_changed
+            or self.default_model not in self.models
+            or time.monotonic() - self._models_checked > REFRESH_S
+        ):
+            self._refresh_models()
 
     def _load_loop(self) -> None:
         while not self._stop.is_set():
@@ -105,13 +156,13 @@ class Components:
                 self._load_once()
                 self._loaded.set()
             except Exception as exc:  # keep serving from the fallback; retry
-                logger.warning("loading models/features failed: %s", exc)
-            self._stop.wait(REFRESH_S if all(self.ready().values()) else 1.0)
+                logger.warning("loading models/features/experiments failed: %s", exc)
+            self._stop.wait(POLL_S)
 
     def ready(self) -> dict[str, bool]:
         parts = {}
         if self.load_model:
-            parts["models"] = self.model is not None
+            parts["models"] = self.default_model in self.models
         if self.load_store:
             parts["features"] = self.store is not None
         return parts
@@ -119,23 +170,27 @@ class Components:
     async def async_ready(self) -> dict[str, bool]:
         return self.ready()
 
+    def experiments(self) -> ExperimentRouter:
+        return self.router
+
     async def fetch(self, customer_id: str, context: dict | None) -> FeatureLookup:
         if self.store is None:
             raise RuntimeError("online store not loaded")
         return self.store.lookup(customer_id, context)
 
-    async def score(self, features: np.ndarray, codes: np.ndarray) -> tuple[Scores, ServedModel]:
-        loaded = self.model
+    async def score(
+        self, features: np.ndarray, codes: np.ndarray, model_ref: str | None = None
+    ) -> tuple[Scores, ServedModel]:
+        loaded = self.models.get(model_ref or self.default_model)
         if loaded is None:
-            raise ModelUnavailable("no model loaded")
-        scores = await asyncio.get_running_loop().run_in_executor(
-            self._pool, score_actions, loaded.model, features, codes, self.catalogue.costs
-        )
+            raise ModelUnavailable(f"model {model_ref or self.default_model!r} not loaded")
+        # Inline: a few rows of LightGBM take ~0.1 ms; a thread hop costs more than that
+        # under load. The service checks the time budget when scoring returns.
+        scores = score_actions(loaded.model, features, codes, self.catalogue.costs)
         return scores, ServedModel(loaded.name, loaded.version, loaded.alias)
 
     def close(self) -> None:
         self._stop.set()
-        self._pool.shutdown(wait=False)
 
 
 def build_service(
@@ -170,9 +225,11 @@ def build_service(
             max_rows=settings.decision_log.max_rows,
             max_age_s=settings.decision_log.max_age_s,
         ).start(),
-        decision_log_dir=decision_log_dir(home.root),
+        decision_ids=DecisionIds.for_home(home.root),
         metrics=metrics,
         max_candidates=settings.max_candidates,
         ready=stages.async_ready,
+        experiments=components.experiments,
+        remote_scoring=not local,
     )
     return service, components

@@ -54,8 +54,10 @@ class _RemoteStages:
     async def fetch(self, customer_id: str, context: dict | None) -> FeatureLookup:
         return await self.features.lookup.remote(customer_id, context)
 
-    async def score(self, features: np.ndarray, codes: np.ndarray) -> tuple[Scores, ServedModel]:
-        return await self.scoring.score.remote(features, codes)
+    async def score(
+        self, features: np.ndarray, codes: np.ndarray, model_ref: str | None
+    ) -> tuple[Scores, ServedModel]:
+        return await self.scoring.score.remote(features, codes, model_ref)
 
     async def async_ready(self) -> dict[str, bool]:
         return {**await self.features.ready.remote(), **await self.scoring.ready.remote()}
@@ -79,18 +81,29 @@ class ScoringStage:
         config = load_config(config_dir)
         self.components = Components(config, _home(home), ServingMetrics(), load_store=False)
         self.components.start(wait_s=30)
+        self._score.set_max_batch_size(config.serving.scoring_batch_size)
+        self._score.set_batch_wait_timeout_s(config.serving.scoring_batch_wait_ms / 1000)
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.001)
-    async def _score(self, requests: list[tuple[np.ndarray, np.ndarray]]) -> list:
-        loaded = self.components.model
-        if loaded is None:
-            raise ModelUnavailable("no model loaded")
-        served = ServedModel(loaded.name, loaded.version, loaded.alias)
+    async def _score(self, requests: list[tuple[np.ndarray, np.ndarray, str | None]]) -> list:
+        """One LightGBM call per model among the batched requests."""
+        results: list = [None] * len(requests)
         costs = self.components.catalogue.costs
-        return [(s, served) for s in score_batch(loaded.model, requests, costs)]
+        for ref in {r[2] or self.components.default_model for r in requests}:
+            loaded = self.components.models.get(ref)
+            if loaded is None:
+                raise ModelUnavailable(f"model {ref!r} not loaded")
+            served = ServedModel(loaded.name, loaded.version, loaded.alias)
+            positions = [
+                i for i, r in enumerate(requests) if (r[2] or self.components.default_model) == ref
+            ]
+            batch = [requests[i][:2] for i in positions]
+            for i, scores in zip(positions, score_batch(loaded.model, batch, costs), strict=True):
+                results[i] = (scores, served)
+        return results
 
-    async def score(self, features: np.ndarray, codes: np.ndarray):
-        return await self._score((features, codes))
+    async def score(self, features: np.ndarray, codes: np.ndarray, model_ref: str | None):
+        return await self._score((features, codes, model_ref))
 
     def ready(self) -> dict[str, bool]:
         return self.components.ready()

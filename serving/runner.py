@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -161,9 +162,12 @@ def stop_process(pid: int, timeout_s: float = 90.0) -> bool:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return True
+            break
         time.sleep(0.25)
-    os.killpg(pid, signal.SIGKILL)
+    # Ray's dashboard and runtime-env agents can outlive the driver (PPID 1, ignoring
+    # SIGTERM); they stay in the driver's process group, so end the group.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
     return True
 
 

@@ -16,33 +16,34 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from experiments.logs import LogWriter, find_decision
+from configs.schema import ArmConfig
+from experiments.logs import LogWriter
+from experiments.router import ExperimentRouter
 from liftgate.catalogue import ActionCatalogue
 from liftgate.contract import FeatureContract
 from liftgate.model import CONFIDENCE_LEVEL, CONFIDENCE_METHOD
 from serving.allocation import (
     POLICY_FALLBACK,
     POLICY_GREEDY_EPSILON,
+    POLICY_RULES,
+    POLICY_UNIFORM,
     greedy_epsilon,
     ranked_order,
     unit_draw,
 )
 from serving.api_models import DecideRequest, OutcomeRequest
+from serving.decision_ids import DecisionIds
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup
 from serving.scoring import Scores
 
 logger = logging.getLogger(__name__)
-
-RECENT_DECISIONS = 200_000
 
 
 class InvalidRequest(ValueError):
@@ -65,7 +66,9 @@ class ServedModel:
 
 
 Fetch = Callable[[str, dict | None], Awaitable[FeatureLookup]]
-Score = Callable[[np.ndarray, np.ndarray], Awaitable[tuple[Scores, ServedModel]]]
+#: (features, candidate codes, model: an alias or version, None for the service's default)
+Score = Callable[[np.ndarray, np.ndarray, str | None], Awaitable[tuple[Scores, ServedModel]]]
+NO_EXPERIMENTS = ExperimentRouter([])
 
 
 async def _always_ready() -> dict[str, bool]:
@@ -90,10 +93,12 @@ class DecisionService:
         scoring_budget_s: float,
         decision_log: LogWriter | None,
         outcome_log: LogWriter | None,
-        decision_log_dir: Path | None = None,
+        decision_ids: DecisionIds,
         metrics: ServingMetrics | None = None,
         max_candidates: int = 50,
         ready: Callable[[], Awaitable[dict[str, bool]]] | None = None,
+        experiments: Callable[[], ExperimentRouter] = lambda: NO_EXPERIMENTS,
+        remote_scoring: bool = False,
     ):
         self.contract = contract
         self.catalogue = catalogue
@@ -105,14 +110,18 @@ class DecisionService:
         self.scoring_budget_s = scoring_budget_s
         self.decision_log = decision_log
         self.outcome_log = outcome_log
-        self.decision_log_dir = decision_log_dir
+        self.decision_ids = decision_ids
         self.metrics = metrics or ServingMetrics()
         self.max_candidates = max_candidates
         self.readiness = ready or _always_ready
+        self.experiments = experiments
+        self.remote_scoring = remote_scoring
+        self._fallback_rank = {
+            catalogue.index[a]: rank for rank, a in enumerate(catalogue.fallback_order)
+        }
         self._all_codes = np.arange(len(catalogue))
         self._defaults, _ = contract.transform_row({})
         self._default_eligible = catalogue.eligibility_mask({}, n_rows=1)[0]
-        self._recent: OrderedDict[str, None] = OrderedDict()
 
     # --- validation --------------------------------------------------------------------------
 
@@ -160,12 +169,20 @@ class DecisionService:
                 self.metrics.repairs.labels(feature, kind).inc(n)
         return lookup, reason
 
-    async def _score(self, features, codes) -> tuple[Scores | None, ServedModel | None, str | None]:
+    async def _score(
+        self, features, codes, model_ref: str | None
+    ) -> tuple[Scores | None, ServedModel | None, str | None]:
         started = time.perf_counter()
         try:
-            scores, model = await asyncio.wait_for(
-                self.score(features, codes), timeout=self.scoring_budget_s
-            )
+            # A remote stage is cancelled at the budget. In-process scoring cannot be
+            # pre-empted, and wrapping it in a task would hand the event loop to other
+            # work mid-request, so its elapsed time is checked when it returns.
+            call = self.score(features, codes, model_ref)
+            if self.remote_scoring:
+                call = asyncio.wait_for(call, timeout=self.scoring_budget_s)
+            scores, model = await call
+            if time.perf_counter() - started > self.scoring_budget_s:
+                return None, None, "scoring_timeout"
             return scores, model, None
         except TimeoutError:
             return None, None, "scoring_timeout"
@@ -178,40 +195,57 @@ class DecisionService:
         finally:
             self.metrics.observe("scoring", time.perf_counter() - started)
 
+    def _arm_codes(self, codes: np.ndarray, arm: ArmConfig | None) -> np.ndarray:
+        if arm is None or arm.actions is None:
+            return codes
+        return codes[np.isin(codes, self.catalogue.codes(arm.actions))]
+
+    def _rules_order(self, eligible: np.ndarray) -> np.ndarray:
+        return np.array(sorted(eligible, key=lambda c: self._fallback_rank[int(c)]))
+
     async def decide(self, request: DecideRequest, trace_id: str) -> dict[str, Any]:
         started = time.perf_counter()
         codes = self._candidate_codes(request)
         self._check_context(request)
-        decision_id = uuid.uuid4().hex
+        decision_id = self.decision_ids.new()
+        assignment = self.experiments().assign(request.customer_id)
+        arm = assignment.arm if assignment else None
         lookup, reason = await self._fetch(request)
-        eligible = codes[lookup.eligible[codes]]
+        eligible = self._arm_codes(codes, arm)
+        eligible = eligible[lookup.eligible[eligible]]
         if len(eligible) == 0:
             raise InvalidRequest(
                 [
                     field_error(
                         ["body", "candidates"],
                         f"no candidate is eligible for customer {request.customer_id!r} "
-                        f"(eligibility rules of actions.yaml)",
+                        f"(eligibility rules of actions.yaml, and the experiment arm's actions)",
                     )
                 ]
             )
+        policy = arm.policy if arm else POLICY_GREEDY_EPSILON
         scores = model = None
-        if reason is None:
-            scores, model, reason = await self._score(lookup.features, eligible)
+        if reason is None and policy != POLICY_RULES:
+            scores, model, reason = await self._score(
+                lookup.features, eligible, arm.model if arm else None
+            )
 
         allocation_started = time.perf_counter()
-        if reason is None:
+        if scores is not None:
+            epsilon = 1.0 if policy == POLICY_UNIFORM else self.epsilon
+            if arm is not None and arm.epsilon is not None and policy != POLICY_UNIFORM:
+                epsilon = arm.epsilon
             order = ranked_order(scores.expected_value)
-            choice = greedy_epsilon(scores.expected_value, self.epsilon, unit_draw(decision_id))
-            chosen_code = int(eligible[choice.index])
-            propensity, policy = choice.propensity, POLICY_GREEDY_EPSILON
+            choice = greedy_epsilon(scores.expected_value, epsilon, unit_draw(decision_id))
+            chosen_code, propensity = int(eligible[choice.index]), choice.propensity
             ranked = [self._ranked_entry(scores, i) for i in order]
             ranked_codes = eligible[order]
         else:
-            self.metrics.fallbacks.labels(reason).inc()
-            rank = {a: r for r, a in enumerate(self.catalogue.fallback_order)}
-            ranked_codes = np.array(sorted(eligible, key=lambda c: rank[self.catalogue.ids[c]]))
-            chosen_code, propensity, policy = int(ranked_codes[0]), 1.0, POLICY_FALLBACK
+            if reason is not None:
+                self.metrics.fallbacks.labels(reason).inc()
+                policy = POLICY_FALLBACK
+            ranked_codes = self._rules_order(eligible)
+            chosen_code, propensity = int(ranked_codes[0]), 1.0
             ranked = [
                 {
                     "action": self.catalogue.ids[c],
@@ -234,8 +268,8 @@ class DecisionService:
             "propensity": propensity,
             "policy": policy,
             "model": {"name": model.name, "version": model.version, "alias": model.alias},
-            "experiment": None,
-            "arm": None,
+            "experiment": assignment.experiment if assignment else None,
+            "arm": assignment.arm_name if assignment else None,
             "fallback": reason is not None,
             "fallback_reason": reason,
             "cold_start": lookup.cold_start,
@@ -263,7 +297,6 @@ class DecisionService:
 
     def _log(self, response: dict, lookup: FeatureLookup, scores, ranked_codes) -> None:
         started = time.perf_counter()
-        self._remember(response["decision_id"])
         if self.decision_log is not None:
             ranked = response["ranked"]
             self.decision_log.append(
@@ -301,29 +334,12 @@ class DecisionService:
 
     # --- outcomes ----------------------------------------------------------------------------
 
-    def _remember(self, decision_id: str) -> None:
-        self._recent[decision_id] = None
-        if len(self._recent) > RECENT_DECISIONS:
-            self._recent.popitem(last=False)
-
-    def _known(self, decision_id: str) -> bool:
-        """Whether the decision was logged: recent ones in memory, older ones on disk.
-
-        A receive-time hint only (another replica's unflushed decisions are not visible);
-        `experiments.logs.orphan_outcomes` is the authoritative join.
-        """
-        if decision_id in self._recent:
-            return True
-        return self.decision_log_dir is not None and (
-            find_decision(self.decision_log_dir, decision_id) is not None
-        )
-
     def record_outcome(self, outcome: OutcomeRequest) -> dict[str, Any]:
         now = dt.datetime.now(dt.UTC)
         ts = outcome.ts or now
         if ts.tzinfo is None:
             raise InvalidRequest([field_error(["body", "ts"], "expected a timestamp with zone")])
-        known = self._known(outcome.decision_id)
+        known = self.decision_ids.issued(outcome.decision_id)
         outcome_id = uuid.uuid4().hex
         if self.outcome_log is not None:
             self.outcome_log.append(

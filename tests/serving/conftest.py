@@ -20,6 +20,7 @@ from liftgate.catalogue import ActionCatalogue
 from liftgate.contract import FeatureContract
 from liftgate.training import train_scorer
 from liftgate.world import World
+from serving.decision_ids import DecisionIds
 from serving.online_store import OnlineStore
 from serving.scoring import score_actions
 from serving.service import DecisionService, ServedModel
@@ -61,7 +62,7 @@ class LocalStages:
             raise OSError("feature store down")
         return self.store.lookup(customer_id, context)
 
-    async def score(self, features, codes):
+    async def score(self, features, codes, model_ref=None):
         import asyncio
 
         from serving.service import ModelUnavailable
@@ -96,7 +97,8 @@ def make_service(stages: LocalStages, tmp_path: Path):
             scoring_budget_s=0.05,
             decision_log=LogWriter(decision_log_dir(tmp_path), DECISION_SCHEMA),
             outcome_log=LogWriter(outcome_log_dir(tmp_path), OUTCOME_SCHEMA),
-            decision_log_dir=decision_log_dir(tmp_path),
+            decision_ids=DecisionIds(b"test key"),
+            remote_scoring=True,  # the slow-scoring test awaits; a remote stage is cut
         )
         service = DecisionService(**{**options, **overrides})
         services.append(service)

@@ -115,3 +115,9 @@ def test_outcomes_join_to_their_decisions_and_unknown_ones_are_kept(make_service
     assert known["known_decision"] and not unknown["known_decision"]
     joined = decisions_with_outcomes(tmp_path).to_pylist()
     assert joined[0]["converted"] and joined[0]["revenue"] == 42.5
+
+
+def test_in_process_scoring_over_budget_is_flagged_when_it_returns(make_service, stages):
+    stages.score_delay_s = 0.1
+    answer = decide(make_service(scoring_budget_s=0.05, remote_scoring=False), customer_id="c1")
+    assert answer["fallback_reason"] == "scoring_timeout"

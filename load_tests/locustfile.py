@@ -1,0 +1,101 @@
+"""Locust load for the decision API: /v1/decide, a sampled share of /v1/outcomes, /readyz.
+
+Run locust as its own process only (it monkey-patches with gevent; never import this file):
+
+    .venv/bin/locust -f load_tests/locustfile.py --headless -u 5 -r 5 -t 10s \
+        --host http://127.0.0.1:8000 --only-summary
+
+Environment (all optional):
+
+- ``LIFTGATE_LOCUST_CUSTOMERS``: known customer ids are c0000000 .. c<N-1>, zero-padded to
+  seven digits as the world generator writes them (default 12000, the customers of a
+  60,000-row world);
+- ``LIFTGATE_LOCUST_UNKNOWN``: share of requests with an unknown id (cold start; 0.05);
+- ``LIFTGATE_LOCUST_OUTCOMES``: share of decisions whose outcome is reported (0.2);
+- ``LIFTGATE_LOCUST_WAIT``: seconds each user waits between tasks (0.05).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+from locust import HttpUser, constant, task
+
+CUSTOMERS = int(os.environ.get("LIFTGATE_LOCUST_CUSTOMERS", "12000"))
+UNKNOWN_SHARE = float(os.environ.get("LIFTGATE_LOCUST_UNKNOWN", "0.05"))
+OUTCOME_SHARE = float(os.environ.get("LIFTGATE_LOCUST_OUTCOMES", "0.2"))
+WAIT_S = float(os.environ.get("LIFTGATE_LOCUST_WAIT", "0.05"))
+
+CONTEXTS = [
+    {"device": "ios"},
+    {"device": "android", "channel_pref": "push"},
+    {"device": "desktop", "cart_abandoned_7d": True},
+    {"region": "south", "sessions_30d": 12},
+    {"channel_pref": "email", "email_open_rate": 0.4},
+]
+# Every list holds an action without eligibility rules, so none is answered with 422.
+CANDIDATES = [
+    ["no_action", "email_10"],
+    ["email_10", "email_20", "free_shipping"],
+    ["no_action", "email_10", "email_20", "free_shipping", "push_reminder"],
+    ["free_shipping", "push_reminder", "no_action"],
+]
+
+
+def decide_body(rng: random.Random) -> dict:
+    if rng.random() < UNKNOWN_SHARE:
+        body: dict = {"customer_id": f"u{rng.randrange(10**9):09d}"}
+    else:
+        body = {"customer_id": f"c{rng.randrange(CUSTOMERS):07d}"}
+    draw = rng.random()
+    if draw < 0.15:
+        body["context"] = rng.choice(CONTEXTS)
+    elif draw < 0.25:
+        body["candidates"] = rng.choice(CANDIDATES)
+    if rng.random() < 0.3:
+        body["request_id"] = f"locust-{rng.randrange(10**12)}"
+    return body
+
+
+class DecisionUser(HttpUser):
+    wait_time = constant(WAIT_S)
+
+    def on_start(self) -> None:
+        self.rng = random.Random()
+
+    @task(20)
+    def decide(self) -> None:
+        with self.client.post(
+            "/v1/decide", json=decide_body(self.rng), name="/v1/decide", catch_response=True
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"{response.status_code}: {response.text[:200]}")
+                return
+            try:
+                decision_id = response.json()["decision_id"]
+            except (ValueError, KeyError) as exc:
+                response.failure(f"no decision_id in the answer: {exc}")
+                return
+        if self.rng.random() < OUTCOME_SHARE:
+            self.report_outcome(decision_id)
+
+    def report_outcome(self, decision_id: str) -> None:
+        if self.rng.random() < 0.5:
+            body = {"decision_id": decision_id, "event": "conversion", "value": 1.0}
+        else:
+            value = round(self.rng.uniform(5, 250), 2)
+            body = {"decision_id": decision_id, "event": "revenue", "value": value}
+        with self.client.post(
+            "/v1/outcomes", json=body, name="/v1/outcomes", catch_response=True
+        ) as response:
+            # `known_decision` may be false (another replica's unflushed decision): a hint,
+            # not a failure
+            if response.status_code != 200:
+                response.failure(f"{response.status_code}: {response.text[:200]}")
+
+    @task(1)
+    def readyz(self) -> None:
+        with self.client.get("/readyz", name="/readyz", catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"not ready: {response.text[:200]}")
