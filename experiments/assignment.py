@@ -75,6 +75,7 @@ def arm_weight(intervals: list[Interval]) -> float:
 def rebalance(ranges: ArmRanges, weights: Mapping[str, float]) -> ArmRanges:
     """New ranges for `weights` that move only the total-variation share of units."""
     _check_weights(weights)
+    ranges = {arm: [(float(a), float(b)) for a, b in ivs] for arm, ivs in ranges.items()}
     new: ArmRanges = {arm: list(ranges.get(arm, [])) for arm in weights}
     freed: list[Interval] = [iv for arm, ivs in ranges.items() if arm not in weights for iv in ivs]
     for arm, target in weights.items():

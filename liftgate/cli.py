@@ -27,6 +27,8 @@ registry_app = typer.Typer(no_args_is_help=True, help="Model versions, aliases, 
 app.add_typer(config_app, name="config")
 app.add_typer(world_app, name="world")
 app.add_typer(registry_app, name="registry")
+experiment_app = typer.Typer(no_args_is_help=True, help="A/B/n experiments: start, stop, status.")
+app.add_typer(experiment_app, name="experiment")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 ConfigDirOption = Annotated[
@@ -383,6 +385,142 @@ def replay_command(
 
     emit(result, as_json, render)
     if not result["match"]:
+        raise typer.Exit(1)
+
+
+# --- experiments -----------------------------------------------------------------------------
+
+
+def _experiment(config: LiftgateConfig, name: str):
+    if name not in config.experiments:
+        known = ", ".join(sorted(config.experiments)) or "none"
+        raise ValueError(
+            f"no experiment {name!r} in {config.directory / 'experiments'} (defined: {known})"
+        )
+    return config.experiments[name]
+
+
+@experiment_app.command("list")
+def experiment_list(config_dir_: ConfigDirOption = None, as_json: JsonOption = False) -> None:
+    """Experiments defined in configs/experiments/ and their state."""
+    from experiments.state import read_state
+
+    with failures():
+        config = _config(config_dir_)
+        state = read_state(Home.from_env().root)
+    rows = [
+        {
+            "name": name,
+            "status": state.get(name, {}).get("status", "not started"),
+            "started_at": state.get(name, {}).get("started_at"),
+            "arms": {arm.name: arm.weight for arm in experiment.arms},
+            "layer": experiment.layer_name,
+            "layer_range": list(experiment.layer_range),
+        }
+        for name, experiment in sorted(config.experiments.items())
+    ]
+
+    def render() -> None:
+        if not rows:
+            typer.echo("no experiments defined")
+        for r in rows:
+            typer.echo(
+                f"{r['name']:<28} {r['status']:<12} arms {r['arms']}  "
+                f"layer {r['layer']} {r['layer_range']}"
+            )
+
+    emit(rows, as_json, render)
+
+
+@experiment_app.command("start")
+def experiment_start(
+    name: str,
+    who: Annotated[str | None, typer.Option("--by")] = None,
+    config_dir_: ConfigDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Start (or restart with new weights) an experiment; running services pick it up."""
+    from experiments import state
+
+    with failures():
+        home = Home.from_env().ensure()
+        experiment = _experiment(_config(config_dir_), name)
+        try:
+            entry = state.start(home.root, experiment)
+        except state.ExperimentStateError as exc:
+            say(str(exc))
+            raise typer.Exit(1) from None
+    from liftgate import audit
+
+    audit.append(
+        home.audit_log,
+        "experiment_started",
+        who=who,
+        experiment=name,
+        arms={a.name: a.weight for a in experiment.arms},
+    )
+    emit(
+        {"experiment": name, **entry},
+        as_json,
+        lambda: typer.echo(f"{name} running; arms {entry['ranges']}"),
+    )
+
+
+@experiment_app.command("stop")
+def experiment_stop(
+    name: str,
+    who: Annotated[str | None, typer.Option("--by")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop an experiment; its units go back to the default policy."""
+    from experiments import state
+    from liftgate import audit
+
+    home = Home.from_env().ensure()
+    try:
+        entry = state.stop(home.root, name)
+    except state.ExperimentStateError as exc:
+        say(str(exc))
+        raise typer.Exit(2) from None
+    audit.append(home.audit_log, "experiment_stopped", who=who, experiment=name)
+    emit({"experiment": name, **entry}, as_json, lambda: typer.echo(f"{name} stopped"))
+
+
+@experiment_app.command("status")
+def experiment_status(
+    name: str, config_dir_: ConfigDirOption = None, as_json: JsonOption = False
+) -> None:
+    """Exposure per arm from the decision log, and a live sample-ratio-mismatch check."""
+    from experiments.exposure import exposure
+    from experiments.logs import decision_log_dir, read_decisions
+    from experiments.state import read_state
+
+    with failures():
+        home = Home.from_env()
+        experiment = _experiment(_config(config_dir_), name)
+        result = exposure(read_decisions(decision_log_dir(home.root)), experiment)
+        result["status"] = read_state(home.root).get(name, {}).get("status", "not started")
+
+    def render() -> None:
+        srm = result["srm"]
+        if srm and srm["flag"]:
+            typer.echo(
+                f"SAMPLE RATIO MISMATCH: p = {srm['p_value']:.2g} < 0.001 — do not trust "
+                "this experiment's results until the cause is found"
+            )
+        typer.echo(f"{name}: {result['status']}")
+        for arm in result["arms"]:
+            typer.echo(
+                f"  {arm['arm']:<16} weight {arm['weight']:<5} units {arm['units']:>8,} "
+                f"decisions {arm['decisions']:>8,}"
+            )
+        if srm:
+            typer.echo(
+                f"  SRM chi-square p = {srm['p_value']:.3g} ({'FLAG' if srm['flag'] else 'ok'})"
+            )
+
+    emit(result, as_json, render)
+    if result["srm"] and result["srm"]["flag"]:
         raise typer.Exit(1)
 
 

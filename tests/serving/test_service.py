@@ -121,3 +121,34 @@ def test_in_process_scoring_over_budget_is_flagged_when_it_returns(make_service,
     stages.score_delay_s = 0.1
     answer = decide(make_service(scoring_budget_s=0.05, remote_scoring=False), customer_id="c1")
     assert answer["fallback_reason"] == "scoring_timeout"
+
+
+def test_experiment_arms_decide_policy_actions_and_are_logged(make_service, tmp_path):
+    from configs.schema import ExperimentConfig
+    from experiments import state
+
+    config = ExperimentConfig.model_validate(
+        {
+            "name": "exp",
+            "arms": [
+                {"name": "rules", "weight": 0.5, "policy": "rules"},
+                {"name": "discount", "weight": 0.5, "actions": ["email_20"]},
+            ],
+            "primary_metric": {"name": "conversion", "kind": "binomial", "column": "converted"},
+        }
+    )
+    state.start(tmp_path, config)
+    router = state.router_from_state(state.read_state(tmp_path))
+    service = make_service(experiments=lambda: router)
+    answers = [decide(service, customer_id=f"c{i:07d}") for i in range(60)]
+    assert {a["arm"] for a in answers} == {"rules", "discount"}
+    for a in answers:
+        assert a["experiment"] == "exp" and not a["fallback"]
+        if a["arm"] == "rules":
+            assert a["policy"] == "rules" and a["propensity"] == 1.0
+            assert a["ranked"][0]["expected_value"] is None
+        else:
+            assert a["chosen"] == "email_20" and a["propensity"] == pytest.approx(1.0)
+    service.close()
+    logged = {r["decision_id"]: r for r in read_decisions(decision_log_dir(tmp_path)).to_pylist()}
+    assert all(logged[a["decision_id"]]["arm"] == a["arm"] for a in answers)

@@ -1,0 +1,84 @@
+"""An experiment's units from the logs: one row per customer, ready for the statistics.
+
+Decisions of the experiment are joined with their outcomes inside the attribution window
+(`experiments.logs.join_outcomes`), then aggregated per unit with Arrow: the arm of the
+unit's first decision (intention to treat), its first exposure, decisions served, whether
+it converted, revenue, and the CUPED covariate from the first decision's feature snapshot
+(pre-exposure by construction: features are read before the decision is made).
+
+>>> import datetime as dt, pyarrow as pa
+>>> from experiments.logs import DECISION_SCHEMA, OUTCOME_SCHEMA
+>>> t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+>>> row = dict(ts=t0, features=[2.0], contract_version="1", actions=["a"], scores=[1.0],
+...            probabilities=[0.1], chosen="a", propensity=1.0, policy="rules", model_name="m",
+...            model_version="1", model_alias="champion", experiment="e", fallback=False,
+...            fallback_reason=None, cold_start=False, latency_ms=1.0, trace_id="t",
+...            request_id=None)
+>>> decisions = pa.Table.from_pylist([
+...     {**row, "decision_id": "d1", "customer_id": "c1", "arm": "control"},
+...     {**row, "decision_id": "d2", "customer_id": "c1", "arm": "control"},
+...     {**row, "decision_id": "d3", "customer_id": "c2", "arm": "treatment"}],
+...     schema=DECISION_SCHEMA)
+>>> outcomes = pa.Table.from_pylist([dict(outcome_id="o1", decision_id="d2",
+...     ts=t0, event="conversion", value=1.0, received_ts=t0, known_decision=True)],
+...     schema=OUTCOME_SCHEMA)
+>>> units = experiment_units(decisions, outcomes, "e", window_s=3600, covariate_index=0)
+>>> units.select(["customer_id", "arm", "decisions", "converted", "covariate"]).to_pylist()
+... # doctest: +NORMALIZE_WHITESPACE
+[{'customer_id': 'c1', 'arm': 'control', 'decisions': 2, 'converted': 1, 'covariate': 2.0},
+ {'customer_id': 'c2', 'arm': 'treatment', 'decisions': 1, 'converted': 0, 'covariate': 2.0}]
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from experiments.logs import join_outcomes
+
+UNIT = "customer_id"
+
+
+def experiment_units(
+    decisions: pa.Table,
+    outcomes: pa.Table,
+    experiment: str,
+    window_s: float,
+    covariate_index: int | None = None,
+) -> pa.Table:
+    exposed = decisions.filter(pc.equal(decisions["experiment"], experiment))
+    joined = join_outcomes(exposed, outcomes, window_s=window_s)
+    joined = joined.sort_by([("ts", "ascending")])
+    columns = {
+        UNIT: joined[UNIT],
+        "arm": joined["arm"],
+        "ts": joined["ts"],
+        "converted": pc.cast(joined["converted"], pa.int64()),
+        "revenue": joined["revenue"],
+    }
+    if covariate_index is not None:
+        columns["covariate"] = pc.list_element(joined["features"], covariate_index)
+    aggregations = [
+        ("arm", "first"),
+        ("ts", "min"),
+        ([], "count_all"),
+        ("converted", "max"),
+        ("revenue", "sum"),
+    ]
+    if covariate_index is not None:
+        aggregations.append(("covariate", "first"))
+    # Single-threaded so that "first" is the first decision in time order.
+    units = pa.table(columns).group_by(UNIT, use_threads=False).aggregate(aggregations)
+    renamed = {
+        "arm_first": "arm",
+        "ts_min": "first_exposure",
+        "count_all": "decisions",
+        "converted_max": "converted",
+        "revenue_sum": "revenue",
+        "covariate_first": "covariate",
+    }
+    units = units.rename_columns([renamed.get(name, name) for name in units.column_names])
+    order = [UNIT, "arm", "first_exposure", "decisions", "converted", "revenue"]
+    if covariate_index is not None:
+        order.append("covariate")
+    return units.select(order).sort_by([("first_exposure", "ascending")])
