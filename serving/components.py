@@ -204,6 +204,13 @@ def build_service(
     components.start(wait_s)
     stages = stages or components
     settings = config.serving
+
+    def log_writer(directory: Path, schema) -> LogWriter:
+        flush = settings.decision_log
+        return LogWriter(
+            directory, schema, max_rows=flush.max_rows, max_age_s=flush.max_age_s
+        ).start()
+
     service = DecisionService(
         contract=components.contract,
         catalogue=components.catalogue,
@@ -213,18 +220,8 @@ def build_service(
         model_alias=settings.model_alias,
         epsilon=settings.epsilon,
         scoring_budget_s=settings.scoring_budget_ms / 1000,
-        decision_log=LogWriter(
-            decision_log_dir(home.root),
-            DECISION_SCHEMA,
-            max_rows=settings.decision_log.max_rows,
-            max_age_s=settings.decision_log.max_age_s,
-        ).start(),
-        outcome_log=LogWriter(
-            outcome_log_dir(home.root),
-            OUTCOME_SCHEMA,
-            max_rows=settings.decision_log.max_rows,
-            max_age_s=settings.decision_log.max_age_s,
-        ).start(),
+        decision_log=log_writer(decision_log_dir(home.root), DECISION_SCHEMA),
+        outcome_log=log_writer(outcome_log_dir(home.root), OUTCOME_SCHEMA),
         decision_ids=DecisionIds.for_home(home.root),
         metrics=metrics,
         max_candidates=settings.max_candidates,
