@@ -6,16 +6,21 @@ nothing else there; progress and messages go to stderr.
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from configs.loader import ConfigError, LiftgateConfig, config_dir, load_config
+from experiments.analyze_cli import register as register_analysis
+from liftgate.cli_support import (
+    ConfigDirOption,
+    JsonOption,
+    emit,
+    failures,
+    find_experiment,
+    say,
+)
 from liftgate.home import Home
 
 app = typer.Typer(
@@ -29,40 +34,7 @@ app.add_typer(world_app, name="world")
 app.add_typer(registry_app, name="registry")
 experiment_app = typer.Typer(no_args_is_help=True, help="A/B/n experiments: start, stop, status.")
 app.add_typer(experiment_app, name="experiment")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-ConfigDirOption = Annotated[
-    Path | None, typer.Option("--config-dir", help="Directory of the YAML configuration.")
-]
-
-
-def say(message: str) -> None:
-    typer.echo(message, err=True)
-
-
-def emit(document: object, as_json: bool, render: Callable[[], None]) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(document, default=str) + "\n")
-    else:
-        render()
-
-
-@contextmanager
-def failures():
-    """Turn the platform's known errors into a message on stderr and the documented exit code."""
-    from registry.client import RegistryError
-
-    try:
-        yield
-    except ConfigError as exc:
-        say("configuration error:\n" + "\n".join(f"  {p}" for p in exc.problems))
-        raise typer.Exit(2) from None
-    except RegistryError as exc:
-        say(f"registry: {exc}")
-        raise typer.Exit(exc.code) from None
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        say(f"error: {exc.args[0] if exc.args else exc}")
-        raise typer.Exit(2) from None
+register_analysis(app, experiment_app)
 
 
 def _config(directory: Path | None) -> LiftgateConfig:
@@ -391,15 +363,6 @@ def replay_command(
 # --- experiments -----------------------------------------------------------------------------
 
 
-def _experiment(config: LiftgateConfig, name: str):
-    if name not in config.experiments:
-        known = ", ".join(sorted(config.experiments)) or "none"
-        raise ValueError(
-            f"no experiment {name!r} in {config.directory / 'experiments'} (defined: {known})"
-        )
-    return config.experiments[name]
-
-
 @experiment_app.command("list")
 def experiment_list(config_dir_: ConfigDirOption = None, as_json: JsonOption = False) -> None:
     """Experiments defined in configs/experiments/ and their state."""
@@ -444,7 +407,7 @@ def experiment_start(
 
     with failures():
         home = Home.from_env().ensure()
-        experiment = _experiment(_config(config_dir_), name)
+        experiment = find_experiment(_config(config_dir_), name)
         try:
             entry = state.start(home.root, experiment)
         except state.ExperimentStateError as exc:
@@ -497,7 +460,7 @@ def experiment_status(
 
     with failures():
         home = Home.from_env()
-        experiment = _experiment(_config(config_dir_), name)
+        experiment = find_experiment(_config(config_dir_), name)
         result = exposure(read_decisions(decision_log_dir(home.root)), experiment)
         result["status"] = read_state(home.root).get(name, {}).get("status", "not started")
 

@@ -79,9 +79,9 @@ def _summary_table(joined: pd.DataFrame) -> list[str]:
         revenue=("revenue", "sum"),
     )
     lines = [f"  {'action':<15} {'decisions':>9} {'conversion':>10} {'revenue':>10}"]
-    for action, row in by_action.sort_values("decisions", ascending=False).iterrows():
+    for row in by_action.sort_values("decisions", ascending=False).itertuples():
         lines.append(
-            f"  {action:<15} {row.decisions:>9,} {row.conversion:>10.1%} {row.revenue:>10,.0f}"
+            f"  {row.Index:<15} {row.decisions:>9,} {row.conversion:>10.1%} {row.revenue:>10,.0f}"
         )
     return lines
 

@@ -20,6 +20,7 @@ from configs.schema import RegistryPolicy
 from liftgate import audit
 from liftgate.home import Home
 from liftgate.model import ScoringModel
+from registry.errors import RegistryError
 from registry.store import SCORING_ARTIFACTS, connect
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
@@ -27,14 +28,6 @@ ALIASES = (CHAMPION, CHALLENGER)
 APPROVED_BY = "liftgate.approved_by"
 GATE_PASSED = "liftgate.gate.passed"
 REPLACED = "liftgate.replaced_version"
-
-
-class RegistryError(Exception):
-    """A registry request that cannot be carried out; `code` is the CLI exit code."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)

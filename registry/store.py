@@ -22,6 +22,7 @@ def connect(home: Home) -> MlflowClient:
     """Point MLflow at `home` (SQLite store, local artifacts) and return a client."""
     home.ensure()
     os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stderr stays readable
     # Alembic logs every migration of a fresh SQLite store at INFO; keep stderr readable.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     mlflow.set_tracking_uri(home.mlflow_uri)
