@@ -257,6 +257,13 @@ class ExperimentConfig(Strict):
         low, high = self.layer_range
         if not 0 <= low < high <= 1:
             raise ValueError(f"layer_range must satisfy 0 <= start < end <= 1; got {low}, {high}")
+        for moment in (self.start, self.stop):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError(
+                    f"start/stop need a time zone (e.g. 2026-01-01T00:00:00Z); got {moment}"
+                )
+        if self.start and self.stop and self.stop <= self.start:
+            raise ValueError("stop must come after start")
         return self
 
     @property

@@ -20,6 +20,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from configs.schema import ArmConfig, ExperimentConfig
 from experiments.assignment import ArmRanges, arm_of, unit_point
@@ -49,9 +50,15 @@ class ExperimentRouter:
     def __init__(self, running: list[RunningExperiment]):
         self.running = tuple(running)
 
-    def assign(self, unit_id: str) -> Assignment | None:
+    def assign(self, unit_id: str, now: datetime | None = None) -> Assignment | None:
+        """The unit's experiment and arm; experiments outside their `start`/`stop` schedule
+        (if the YAML sets one) do not apply."""
         for experiment in self.running:
             config = experiment.config
+            if config.start is not None or config.stop is not None:
+                now = now or datetime.now(UTC)
+                if (config.start and now < config.start) or (config.stop and now >= config.stop):
+                    continue
             low, high = config.layer_range
             if not low <= layer_point(config.layer_name, unit_id) < high:
                 continue

@@ -81,3 +81,13 @@ def test_overlapping_experiments_cannot_run_together(tmp_path) -> None:
     with pytest.raises(state.ExperimentStateError, match="overlaps"):
         state.start(tmp_path, experiment("b", layer="l", layer_range=(0.5, 1.0)))
     state.start(tmp_path, experiment("c", layer="l", layer_range=(0.6, 1.0)))
+
+
+def test_the_yaml_schedule_bounds_an_experiment() -> None:
+    import datetime as dt
+
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    r = router(experiment(start=start, stop=start + dt.timedelta(days=7)))
+    assert r.assign("c1", now=start - dt.timedelta(seconds=1)) is None
+    assert r.assign("c1", now=start + dt.timedelta(days=1)) is not None
+    assert r.assign("c1", now=start + dt.timedelta(days=7)) is None
