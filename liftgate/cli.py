@@ -13,6 +13,7 @@ import typer
 
 from configs.loader import ConfigError, LiftgateConfig, config_dir, load_config
 from experiments.analyze_cli import register as register_analysis
+from experiments.bandits.cli import register as register_bandits
 from liftgate.cli_support import (
     ConfigDirOption,
     JsonOption,
@@ -35,6 +36,7 @@ app.add_typer(registry_app, name="registry")
 experiment_app = typer.Typer(no_args_is_help=True, help="A/B/n experiments: start, stop, status.")
 app.add_typer(experiment_app, name="experiment")
 register_analysis(app, experiment_app)
+register_bandits(app)
 
 
 def _config(directory: Path | None) -> LiftgateConfig:

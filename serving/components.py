@@ -45,6 +45,9 @@ from serving.service import (
 
 logger = logging.getLogger(__name__)
 
+#: How long a replica waits for its model and features before it takes traffic anyway
+#: (answering from the fallback): long enough for a cold start on a loaded machine.
+READY_WAIT_S = 120.0
 POLL_S = 1.0  # experiment state
 REFRESH_S = 10.0  # registry aliases
 
@@ -74,6 +77,8 @@ class Components:
         self.metrics = metrics
         self.contract = FeatureContract(config.features)
         self.catalogue = ActionCatalogue(config.actions)
+        self._warm_up_row, _ = self.contract.transform_row({})
+        self._all_codes = np.arange(len(self.catalogue))
         self.store: OnlineStore | None = None
         self.models: dict[str, LoadedScorer] = {}  # by registry reference: alias or version
         self.router = NO_EXPERIMENTS
@@ -127,6 +132,10 @@ class Components:
             current = self.models.get(ref)
             if current is None or current.version != version:
                 loaded = self._registry.load(name, version=version)
+                # One prediction before traffic: LightGBM's first call allocates buffers.
+                score_actions(
+                    loaded.model, self._warm_up_row, self._all_codes, self.catalogue.costs
+                )
                 self.models[ref] = LoadedScorer(loaded.name, loaded.version, ref, loaded.model)
                 logger.info("serving %s v%s as %s", name, version, ref)
         self.metrics.model_info.clear()
@@ -154,9 +163,10 @@ class Components:
         while not self._stop.is_set():
             try:
                 self._load_once()
-                self._loaded.set()
-            except Exception as exc:  # keep serving from the fallback; retry
+            except Exception as exc:  # keep serving (fallback for what is missing); retry
                 logger.warning("loading models/features/experiments failed: %s", exc)
+            if all(self.ready().values()):
+                self._loaded.set()
             self._stop.wait(POLL_S)
 
     def ready(self) -> dict[str, bool]:
@@ -194,7 +204,7 @@ class Components:
 
 
 def build_service(
-    config: LiftgateConfig, home: Home, stages=None, wait_s: float = 30.0
+    config: LiftgateConfig, home: Home, stages=None, wait_s: float = READY_WAIT_S
 ) -> tuple[DecisionService, Components]:
     """A DecisionService whose stages run in this process, or remotely through `stages`
     (an object with async `fetch`, `score` and `ready`, e.g. Ray Serve handles)."""

@@ -12,11 +12,11 @@ from fastapi import FastAPI
 
 from configs.loader import LiftgateConfig, load_config
 from liftgate.home import Home
-from serving.components import build_service
+from serving.components import READY_WAIT_S, build_service
 from serving.http import create_api
 
 
-def create_local_app(config: LiftgateConfig, home: Home, wait_s: float = 30.0) -> FastAPI:
+def create_local_app(config: LiftgateConfig, home: Home, wait_s: float = READY_WAIT_S) -> FastAPI:
     api = create_api(config.serving.max_body_bytes)
 
     @asynccontextmanager

@@ -16,7 +16,7 @@ from ray.serve.handle import DeploymentHandle
 
 from configs.loader import load_config
 from liftgate.home import Home
-from serving.components import Components, build_service
+from serving.components import READY_WAIT_S, Components, build_service
 from serving.http import create_api, install
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup
@@ -67,7 +67,7 @@ class FeatureStage:
     def __init__(self, config_dir: str, home: str):
         config = load_config(config_dir)
         self.components = Components(config, _home(home), ServingMetrics(), load_model=False)
-        self.components.start(wait_s=30)
+        self.components.start(wait_s=READY_WAIT_S)
 
     async def lookup(self, customer_id: str, context: dict | None) -> FeatureLookup:
         return await self.components.fetch(customer_id, context)
@@ -80,7 +80,7 @@ class ScoringStage:
     def __init__(self, config_dir: str, home: str):
         config = load_config(config_dir)
         self.components = Components(config, _home(home), ServingMetrics(), load_store=False)
-        self.components.start(wait_s=30)
+        self.components.start(wait_s=READY_WAIT_S)
         self._score.set_max_batch_size(config.serving.scoring_batch_size)
         self._score.set_batch_wait_timeout_s(config.serving.scoring_batch_wait_ms / 1000)
 

@@ -1,0 +1,146 @@
+"""`liftgate simulate bandit`: regret of bandit policies on the synthetic world.
+
+Mounted on the main app by :func:`register` (a ``simulate`` sub-app holding ``bandit``).
+Importing this module is cheap (typer and the standard library); NumPy, the world and
+matplotlib are imported when the command runs. Output conventions and error translation are
+`liftgate.cli_support`'s: a table on stdout, or with ``--json`` exactly one JSON document;
+bad input exits 2 with a message naming the option.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from liftgate.cli_support import JsonOption, emit, failures, say
+
+DEFAULT_POLICIES = "thompson,ucb,egreedy,linucb,lints,gaussian_ts,random"
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``simulate bandit`` on ``app``."""
+    simulate_app = typer.Typer(no_args_is_help=True, help="Simulations on the synthetic world.")
+    simulate_app.command("bandit")(bandit_command)
+    app.add_typer(simulate_app, name="simulate")
+
+
+def parse_policies(text: str) -> list[str]:
+    """``a,b,c`` → names, checked against the known policies (``--policies`` in errors)."""
+    from experiments.bandits.simulate import POLICY_CLASSES
+
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if not names:
+        raise ValueError(
+            f"--policies: expected a comma-separated list of {', '.join(POLICY_CLASSES)}"
+        )
+    unknown = [p for p in names if p not in POLICY_CLASSES]
+    if unknown:
+        raise ValueError(
+            f"--policies: unknown {', '.join(repr(u) for u in unknown)}; "
+            f"expected some of {', '.join(POLICY_CLASSES)}"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"--policies: a policy is listed twice in {text!r}")
+    return names
+
+
+def plot_regret(result: dict[str, Any], path: Path) -> None:
+    """A PNG of the cumulative regret curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, summary in result["policies"].items():
+        ax.plot(result["curve_rounds"], summary["curve"], label=name)
+    ax.set_xlabel("round")
+    ax.set_ylabel(f"cumulative regret ({result['reward']})")
+    ax.set_title(
+        f"Bandit regret on the synthetic world (seed {result['seed']}, "
+        f"delay {result['delay_rounds']:g}, batch {result['batch']})"
+    )
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def render_table(result: dict[str, Any]) -> None:
+    rows = sorted(result["policies"].items(), key=lambda item: item[1]["regret"])
+    typer.echo(
+        f"{result['rounds']:,} rounds, seed {result['seed']}, reward {result['reward']}, "
+        f"delay {result['delay_rounds']:g} rounds, batch {result['batch']} "
+        f"(oracle mean reward {result['oracle_mean_reward']:.4f})"
+    )
+    typer.echo(f"{'policy':<12} {'regret':>12} {'mean reward':>12}")
+    for name, summary in rows:
+        typer.echo(f"{name:<12} {summary['regret']:>12,.1f} {summary['mean_reward']:>12.4f}")
+
+
+def bandit_command(
+    policies: Annotated[
+        str, typer.Option("--policies", help="Comma-separated policies.")
+    ] = DEFAULT_POLICIES,
+    rounds: Annotated[int, typer.Option("--rounds", help="Decisions per policy.")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    customers: Annotated[int, typer.Option("--customers", help="World population.")] = 5_000,
+    reward: Annotated[str, typer.Option("--reward", help="conversion | profit")] = "conversion",
+    delay_rounds: Annotated[
+        float, typer.Option("--delay-rounds", help="Median outcome delay, in rounds.")
+    ] = 0.0,
+    batch: Annotated[int, typer.Option("--batch", help="Rounds between policy updates.")] = 100,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a PNG of the regret curves.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cumulative regret of bandit policies against the world's oracle, on the same arrivals."""
+    with failures():
+        names = parse_policies(policies)
+        if rounds < 1:
+            raise ValueError(f"--rounds: must be ≥ 1; got {rounds}")
+        if customers < 1:
+            raise ValueError(f"--customers: must be ≥ 1; got {customers}")
+        if batch < 1:
+            raise ValueError(f"--batch: must be ≥ 1; got {batch}")
+        if delay_rounds < 0:
+            raise ValueError(f"--delay-rounds: must be ≥ 0; got {delay_rounds}")
+        if reward not in ("conversion", "profit"):
+            raise ValueError(f"--reward: expected conversion or profit; got {reward!r}")
+        if reward == "profit" and "thompson" in names:
+            raise ValueError(
+                "--policies: thompson (Beta–Bernoulli) needs --reward conversion; "
+                "use gaussian_ts for profit"
+            )
+        if plot is not None and not plot.parent.exists():
+            raise ValueError(f"--plot: directory {plot.parent} does not exist")
+        from experiments.bandits.simulate import simulate
+
+        say(f"simulating {', '.join(names)} for {rounds:,} rounds …")
+        result = simulate(
+            names,
+            rounds=rounds,
+            seed=seed,
+            n_customers=customers,
+            reward=reward,
+            delay_rounds=delay_rounds,
+            batch=batch,
+        )
+    if plot is not None:
+        plot_regret(result, plot)
+        say(f"wrote {plot}")
+    document = {
+        "rounds": result["rounds"],
+        "seed": result["seed"],
+        "reward": result["reward"],
+        "delay_rounds": result["delay_rounds"],
+        "batch": result["batch"],
+        "oracle_mean_reward": result["oracle_mean_reward"],
+        "curve_rounds": result["curve_rounds"],
+        "policies": result["policies"],
+    }
+    emit(document, as_json, lambda: render_table(result))
