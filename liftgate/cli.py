@@ -14,6 +14,8 @@ import typer
 from configs.loader import ConfigError, LiftgateConfig, config_dir, load_config
 from experiments.analyze_cli import register as register_analysis
 from experiments.bandits.cli import register as register_bandits
+from experiments.ope.cli import register as register_ope
+from experiments.uplift.cli import register as register_uplift
 from liftgate.cli_support import (
     ConfigDirOption,
     JsonOption,
@@ -37,6 +39,8 @@ experiment_app = typer.Typer(no_args_is_help=True, help="A/B/n experiments: star
 app.add_typer(experiment_app, name="experiment")
 register_analysis(app, experiment_app)
 register_bandits(app)
+register_ope(app)
+register_uplift(app)
 
 
 def _config(directory: Path | None) -> LiftgateConfig:

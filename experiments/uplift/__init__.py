@@ -1,0 +1,1 @@
+"""Uplift modelling: S-, T- and X-learners on LightGBM and scikit-uplift's metrics."""
