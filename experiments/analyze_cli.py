@@ -42,57 +42,11 @@ def register(app: typer.Typer, experiment_app: typer.Typer) -> None:
     experiment_app.command("report")(report_command)
 
 
-def _format_of(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if ".csv" in suffixes:
-        return "csv"
-    if path.is_dir() or suffixes[-1:] in ([".parquet"], [".pq"]):
-        return "parquet"
-    with path.open("rb") as f:
-        return "parquet" if f.read(4) == b"PAR1" else "csv"
-
-
 def read_table(path: Path, columns: Mapping[str, str], arm_col: str | None = None) -> pa.Table:
-    """Read ``columns`` (column -> the option that asked for it) of a Parquet file or
-    directory, or of a CSV file (``.csv``, ``.csv.gz``; other names are sniffed).
+    """`columns` (column -> the option that asked for it) of a Parquet or CSV table."""
+    from liftgate.tables import read_table as read
 
-    Raises ``FileNotFoundError`` or ``ValueError`` naming the file and the column/option.
-    ``arm_col`` is read as a string column from CSV (so arm ``01`` stays ``01``).
-    """
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import pyarrow.dataset as ds
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: file not found")
-    try:
-        fmt = _format_of(path)
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read: {exc}") from None
-    try:
-        if fmt == "parquet":
-            source = ds.dataset(path, format="parquet")
-            available = source.schema.names
-        else:
-            available = pacsv.open_csv(path).schema.names
-    except (pa.ArrowException, OSError) as exc:
-        raise ValueError(f"{path}: cannot read as {fmt.upper()}: {exc}") from None
-    for column, option in columns.items():
-        if column not in available:
-            raise ValueError(
-                f"{path}: column {column!r} (from {option}) not found; "
-                f"columns are: {', '.join(available)}"
-            )
-    wanted = list(dict.fromkeys(columns))
-    try:
-        if fmt == "parquet":
-            return source.to_table(columns=wanted)
-        types = {arm_col: pa.string()} if arm_col else {}
-        options = pacsv.ConvertOptions(include_columns=wanted, column_types=types)
-        return pacsv.read_csv(path, convert_options=options)
-    except (pa.ArrowException, OSError) as exc:
-        raise ValueError(f"{path}: cannot read as {fmt.upper()}: {exc}") from None
+    return read(path, columns, string_columns=[arm_col] if arm_col else [])
 
 
 # ------------------------------------------------------------------------- parsing options

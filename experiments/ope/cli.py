@@ -28,44 +28,12 @@ def register(app: typer.Typer) -> None:
     app.command("ope")(ope_command)
 
 
-def _format_of(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if ".csv" in suffixes:
-        return "csv"
-    if path.is_dir() or suffixes[-1:] in ([".parquet"], [".pq"]):
-        return "parquet"
-    with path.open("rb") as f:
-        return "parquet" if f.read(4) == b"PAR1" else "csv"
-
-
 def read_log(path: Path, required: dict[str, str], optional: tuple[str, ...] = ()):
     """The ``required`` columns (column -> the option that named it) and whichever of
     ``optional`` exist, as a pandas DataFrame; errors name the file and the column/option."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
+    from liftgate.tables import read_table
 
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: file not found")
-    fmt = _format_of(path)
-    try:
-        if fmt == "parquet":
-            source = ds.dataset(path, format="parquet")
-        else:
-            source = ds.dataset(path, format="csv")
-        available = source.schema.names
-    except (pa.ArrowException, OSError) as exc:
-        raise ValueError(f"{path}: cannot read as {fmt.upper()}: {exc}") from None
-    for column, option in required.items():
-        if column not in available:
-            raise ValueError(
-                f"{path}: column {column!r} (from {option}) not found; "
-                f"columns are: {', '.join(available)}"
-            )
-    wanted = list(dict.fromkeys([*required, *(c for c in optional if c in available)]))
-    try:
-        return source.to_table(columns=wanted).to_pandas()
-    except (pa.ArrowException, OSError) as exc:
-        raise ValueError(f"{path}: cannot read as {fmt.upper()}: {exc}") from None
+    return read_table(path, required, optional).to_pandas()
 
 
 def _load_matrix(path: Path, option: str, shape: tuple[int, int | None]) -> np.ndarray:
