@@ -36,7 +36,12 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 bench: setup
-	$(BIN)/python load_tests/bench_foundation.py
+	-$(BIN)/python load_tests/bench_foundation.py
+	-$(BIN)/python load_tests/bench_logs.py
+	-$(BIN)/python load_tests/bench_stats.py
+	-$(BIN)/python load_tests/bench_bandits.py
+	-$(BIN)/python load_tests/bench_ope_uplift.py
+	-$(BIN)/python load_tests/bench_decide.py
 
 clean:
 	rm -rf $(VENV) .liftgate
