@@ -163,7 +163,6 @@ def _fit_booster(design, target, rows, params: BoosterParams, objective, seed, n
 @dataclass
 class TrainingResult:
     model: ScoringModel
-    baseline: object
     metrics: dict[str, float]
     params: dict[str, object]
     feature_importance: dict[str, float]
@@ -239,4 +238,4 @@ def train_scorer(
         "seed": seed,
         "shuffle_labels": shuffle_labels,
     }
-    return TrainingResult(model, baseline, metrics, params, importance, data, names)
+    return TrainingResult(model, metrics, params, importance, data, names)

@@ -56,6 +56,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from request_mix import CANDIDATES, CONTEXTS  # load_tests/, beside this file
+
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 
@@ -79,20 +81,6 @@ def say(message: str) -> None:
 
 
 # --- request bodies --------------------------------------------------------------------------
-
-CONTEXTS = [
-    {"device": "ios"},
-    {"device": "android", "channel_pref": "push"},
-    {"device": "desktop", "cart_abandoned_7d": True},
-    {"region": "south", "sessions_30d": 12},
-    {"channel_pref": "email", "email_open_rate": 0.4},
-]
-CANDIDATES = [
-    ["no_action", "email_10"],
-    ["email_10", "email_20", "free_shipping"],
-    ["no_action", "email_10", "email_20", "free_shipping", "push_reminder"],
-    ["free_shipping", "push_reminder", "no_action"],
-]
 
 
 def make_bodies(customer_ids: list[str], count: int, seed: int = 7) -> list[bytes]:

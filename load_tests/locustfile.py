@@ -21,26 +21,12 @@ import os
 import random
 
 from locust import HttpUser, constant, task
+from request_mix import CANDIDATES, CONTEXTS  # load_tests/, beside this file
 
 CUSTOMERS = int(os.environ.get("LIFTGATE_LOCUST_CUSTOMERS", "12000"))
 UNKNOWN_SHARE = float(os.environ.get("LIFTGATE_LOCUST_UNKNOWN", "0.05"))
 OUTCOME_SHARE = float(os.environ.get("LIFTGATE_LOCUST_OUTCOMES", "0.2"))
 WAIT_S = float(os.environ.get("LIFTGATE_LOCUST_WAIT", "0.05"))
-
-CONTEXTS = [
-    {"device": "ios"},
-    {"device": "android", "channel_pref": "push"},
-    {"device": "desktop", "cart_abandoned_7d": True},
-    {"region": "south", "sessions_30d": 12},
-    {"channel_pref": "email", "email_open_rate": 0.4},
-]
-# Every list holds an action without eligibility rules, so none is answered with 422.
-CANDIDATES = [
-    ["no_action", "email_10"],
-    ["email_10", "email_20", "free_shipping"],
-    ["no_action", "email_10", "email_20", "free_shipping", "push_reminder"],
-    ["free_shipping", "push_reminder", "no_action"],
-]
 
 
 def decide_body(rng: random.Random) -> dict:

@@ -86,9 +86,9 @@ def log_training(
             # The training profile is the drift reference of this version.
             reference = pd.DataFrame(data.design[data.train][-REFERENCE_ROWS:], columns=names)
             reference["prediction"] = model.conversion.predict(reference[names].to_numpy())
-            path = Path(tmp) / "training_profile.parquet"
+            path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
             reference.to_parquet(path)
-            mlflow.log_artifact(str(path), "reference")
+            mlflow.log_artifact(str(path), str(Path(REFERENCE_ARTIFACT).parent))
     version = mlflow.register_model(info.model_uri, model_name, tags=lineage)
     client.set_model_version_tag(model_name, version.version, "liftgate.run_id", run.info.run_id)
     return client.get_model_version(model_name, version.version)

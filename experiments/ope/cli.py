@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from experiments.ope.policies import BUILT_IN as POLICIES
 from liftgate.cli_support import ConfigDirOption, JsonOption, emit, failures, say
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
-
-POLICIES = ("uniform", "greedy-model")
 
 
 def register(app: typer.Typer) -> None:

@@ -68,9 +68,6 @@ class Effect:
         }
 
 
-EMPTY_EFFECT = Effect(None, None, None, None)
-
-
 def _finite(x: float | None) -> float | None:
     if x is None:
         return None

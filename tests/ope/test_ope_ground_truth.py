@@ -61,6 +61,9 @@ def test_ipw_and_dr_intervals_cover_the_true_value():
                 seed for seed, (t, _, lo, hi) in zip(SEEDS, rows, strict=True) if not lo <= t <= hi
             ]
             detail = ", ".join(f"{t:.4f} in [{lo:.4f}, {hi:.4f}]" for t, _, lo, hi in rows)
+            print(
+                f"{estimator} on {target}: {len(SEEDS) - len(misses)}/{len(SEEDS)} cover: {detail}"
+            )
             assert len(misses) <= 1, f"{estimator} on {target} missed seeds {misses}: {detail}"
             # and the point estimates are close to the truth on average
             bias = np.mean([v - t for t, v, _, _ in rows])
