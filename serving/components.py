@@ -29,6 +29,7 @@ from experiments.state import read_state, router_from_state, state_path
 from liftgate.catalogue import ActionCatalogue
 from liftgate.contract import FeatureContract
 from liftgate.home import Home
+from serving.arm_policies import ArmPolicies, default_providers
 from serving.decision_ids import DecisionIds
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup, OnlineStore
@@ -82,6 +83,7 @@ class Components:
         self.store: OnlineStore | None = None
         self.models: dict[str, LoadedScorer] = {}  # by registry reference: alias or version
         self.router = NO_EXPERIMENTS
+        self.arm_policies = ArmPolicies()  # the ingress's: see build_service
         self._state_mtime: float | None = None
         self._models_checked = 0.0
         self._registry = None
@@ -152,6 +154,7 @@ class Components:
             )
             logger.info("online store loaded: %d customers", self.store.size)
         experiments_changed = self._refresh_experiments()
+        self.arm_policies.refresh(self.router)
         if self.load_model and (
             experiments_changed
             or self.default_model not in self.models
@@ -211,6 +214,7 @@ def build_service(
     metrics = ServingMetrics()
     local = stages is None
     components = Components(config, home, metrics, load_store=local, load_model=local)
+    components.arm_policies = ArmPolicies(default_providers(config, home))  # allocation
     components.start(wait_s)
     stages = stages or components
     settings = config.serving
@@ -237,6 +241,7 @@ def build_service(
         max_candidates=settings.max_candidates,
         ready=stages.async_ready,
         experiments=components.experiments,
+        arm_policies=components.arm_policies.get,
         remote_scoring=not local,
     )
     return service, components

@@ -18,13 +18,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from configs.schema import ArmConfig
 from experiments.logs import LogWriter
-from experiments.router import ExperimentRouter
+from experiments.router import Assignment, ExperimentRouter
 from liftgate.catalogue import ActionCatalogue
 from liftgate.contract import FeatureContract
 from liftgate.model import CONFIDENCE_LEVEL, CONFIDENCE_METHOD
@@ -65,10 +65,43 @@ class ServedModel:
     alias: str
 
 
+@dataclass(frozen=True)
+class Allocation:
+    """What an arm policy chose: a position among the eligible candidates, the exact
+    probability it had, and (optionally) every candidate's probability, aligned."""
+
+    index: int
+    propensity: float
+    propensities: np.ndarray | None = None
+
+
+class ArmPolicy(Protocol):
+    """An arm's allocation policy beyond the built-in ones (a served bandit, uplift targeting).
+
+    `name` is what the response and the log carry as `policy`. With `needs_scores` the
+    scoring stage runs first and a scoring failure falls back to the rules, as for the
+    built-in policies; without it, `scores` is None and scoring is skipped.
+    """
+
+    name: str
+    needs_scores: bool
+
+    def allocate(
+        self, decision_id: str, features: np.ndarray, eligible: np.ndarray, scores: Scores | None
+    ) -> Allocation: ...
+
+
 Fetch = Callable[[str, dict | None], Awaitable[FeatureLookup]]
 #: (features, candidate codes, model: an alias or version, None for the service's default)
 Score = Callable[[np.ndarray, np.ndarray, str | None], Awaitable[tuple[Scores, ServedModel]]]
 NO_EXPERIMENTS = ExperimentRouter([])
+
+
+BUILT_IN_POLICIES = (POLICY_GREEDY_EPSILON, POLICY_UNIFORM, POLICY_RULES)
+
+
+def no_arm_policy(assignment: Assignment) -> ArmPolicy | None:
+    return None
 
 
 async def _always_ready() -> dict[str, bool]:
@@ -98,6 +131,7 @@ class DecisionService:
         max_candidates: int = 50,
         ready: Callable[[], Awaitable[dict[str, bool]]] | None = None,
         experiments: Callable[[], ExperimentRouter] = lambda: NO_EXPERIMENTS,
+        arm_policies: Callable[[Assignment], ArmPolicy | None] = no_arm_policy,
         remote_scoring: bool = False,
     ):
         self.contract = contract
@@ -115,6 +149,7 @@ class DecisionService:
         self.max_candidates = max_candidates
         self.readiness = ready or _always_ready
         self.experiments = experiments
+        self.arm_policies = arm_policies
         self.remote_scoring = remote_scoring
         self._fallback_rank = {
             catalogue.index[a]: rank for rank, a in enumerate(catalogue.fallback_order)
@@ -223,39 +258,47 @@ class DecisionService:
                     )
                 ]
             )
-        policy = arm.policy if arm else POLICY_GREEDY_EPSILON
+        custom = self.arm_policies(assignment) if assignment else None
+        if custom is None and arm is not None and arm.policy not in BUILT_IN_POLICIES:
+            reason = reason or "policy_unavailable"  # its state is not loaded (yet)
+        policy = custom.name if custom else arm.policy if arm else POLICY_GREEDY_EPSILON
+        needs_scores = custom.needs_scores if custom else policy != POLICY_RULES
         scores = model = None
-        if reason is None and policy != POLICY_RULES:
+        if reason is None and needs_scores:
             scores, model, reason = await self._score(
                 lookup.features, eligible, arm.model if arm else None
             )
 
         allocation_started = time.perf_counter()
-        if scores is not None:
+        if reason is not None:
+            self.metrics.fallbacks.labels(reason).inc()
+            policy = POLICY_FALLBACK
+            custom = None
+        if custom is not None:
+            choice = custom.allocate(decision_id, lookup.features, eligible, scores)
+            chosen_code, propensity = int(eligible[choice.index]), choice.propensity
+            if scores is not None:
+                order = ranked_order(scores.expected_value)
+            elif choice.propensities is not None:
+                order = ranked_order(np.asarray(choice.propensities))
+            else:
+                order = None
+        elif scores is not None:
             epsilon = 1.0 if policy == POLICY_UNIFORM else self.epsilon
             if arm is not None and arm.epsilon is not None and policy != POLICY_UNIFORM:
                 epsilon = arm.epsilon
             order = ranked_order(scores.expected_value)
             choice = greedy_epsilon(scores.expected_value, epsilon, unit_draw(decision_id))
             chosen_code, propensity = int(eligible[choice.index]), choice.propensity
-            ranked = [self._ranked_entry(scores, i) for i in order]
-            ranked_codes = eligible[order]
         else:
-            if reason is not None:
-                self.metrics.fallbacks.labels(reason).inc()
-                policy = POLICY_FALLBACK
-            ranked_codes = self._rules_order(eligible)
+            order = None
+        ranked_codes = self._rules_order(eligible) if order is None else eligible[order]
+        if custom is None and scores is None:
             chosen_code, propensity = int(ranked_codes[0]), 1.0
-            ranked = [
-                {
-                    "action": self.catalogue.ids[c],
-                    "expected_value": None,
-                    "conversion_probability": None,
-                    "order_value": None,
-                    "confidence": None,
-                }
-                for c in ranked_codes
-            ]
+        if scores is not None:
+            ranked = [self._ranked_entry(scores, i) for i in order]
+        else:
+            ranked = [self._unscored_entry(c) for c in ranked_codes]
             model = model or ServedModel(self.model_name, None, self.model_alias)
         self.metrics.observe("allocation", time.perf_counter() - allocation_started)
 
@@ -280,6 +323,15 @@ class DecisionService:
         self._log(response, lookup, scores, ranked_codes)
         self.metrics.observe("total", time.perf_counter() - started)
         return response
+
+    def _unscored_entry(self, code: int) -> dict[str, Any]:
+        return {
+            "action": self.catalogue.ids[code],
+            "expected_value": None,
+            "conversion_probability": None,
+            "order_value": None,
+            "confidence": None,
+        }
 
     def _ranked_entry(self, scores: Scores, i: int) -> dict[str, Any]:
         return {
