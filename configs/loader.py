@@ -16,6 +16,7 @@ from configs.schema import (
     ExperimentConfig,
     FeaturesConfig,
     ModelsConfig,
+    RolloutConfig,
     ServingConfig,
 )
 
@@ -71,21 +72,25 @@ class LiftgateConfig:
     models: ModelsConfig
     serving: ServingConfig
     experiments: dict[str, ExperimentConfig]
+    rollouts: dict[str, RolloutConfig]
 
 
-def _load_experiments(directory: Path) -> tuple[dict[str, ExperimentConfig], list[str]]:
-    experiments: dict[str, ExperimentConfig] = {}
+def _load_named(
+    directory: Path, folder: str, model: type[M]
+) -> tuple[dict[str, M], list[str]]:
+    """Every `folder/*.yaml` as `model`, by its `name`."""
+    loaded: dict[str, M] = {}
     problems: list[str] = []
-    for path in sorted((directory / "experiments").glob("*.yaml")):
+    for path in sorted((directory / folder).glob("*.yaml")):
         try:
-            experiment = load_file(path, ExperimentConfig)
+            item = load_file(path, model)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        if experiment.name in experiments:
-            problems.append(f"{path}: name: {experiment.name!r} is already defined by another file")
-        experiments[experiment.name] = experiment
-    return experiments, problems
+        if item.name in loaded:
+            problems.append(f"{path}: name: {item.name!r} is already defined by another file")
+        loaded[item.name] = item
+    return loaded, problems
 
 
 MODEL_REF = re.compile(r"^(champion|challenger|[0-9]+)$")
@@ -117,11 +122,28 @@ def _experiment_problems(config: LiftgateConfig) -> list[str]:
     return problems
 
 
+def _rollout_problems(config: LiftgateConfig) -> list[str]:
+    problems = []
+    for name, rollout in config.rollouts.items():
+        path = config.directory / "rollouts" / f"{name}.yaml"
+        if not MODEL_REF.match(rollout.challenger) or rollout.challenger == "champion":
+            problems.append(
+                f"{path}: challenger: expected the challenger alias or a version number; "
+                f"found {rollout.challenger!r}"
+            )
+        if rollout.model is not None and rollout.model != config.models.scorer.name:
+            problems.append(
+                f"{path}: model: expected the served scorer {config.models.scorer.name!r} "
+                f"(models.yaml); found {rollout.model!r}"
+            )
+    return problems
+
+
 def _cross_check(config: LiftgateConfig) -> list[str]:
     """Rules that span files: eligibility rules must name contract features and values;
     experiments must name actions, features and model aliases that exist."""
     specs = {f.name: f for f in config.features.features}
-    problems = _experiment_problems(config)
+    problems = _experiment_problems(config) + _rollout_problems(config)
     path = config.directory / "actions.yaml"
     for i, action in enumerate(config.actions.actions):
         for j, rule in enumerate(action.eligibility):
@@ -168,11 +190,14 @@ def load_config(directory: Path | str | None = None) -> LiftgateConfig:
             loaded[key] = load_file(directory / filename, model)
         except ConfigError as exc:
             problems.extend(exc.problems)
-    experiments, experiment_problems = _load_experiments(directory)
-    problems.extend(experiment_problems)
+    experiments, experiment_problems = _load_named(directory, "experiments", ExperimentConfig)
+    rollouts, rollout_problems = _load_named(directory, "rollouts", RolloutConfig)
+    problems.extend(experiment_problems + rollout_problems)
     if problems:
         raise ConfigError(problems)
-    config = LiftgateConfig(directory=directory, experiments=experiments, **loaded)
+    config = LiftgateConfig(
+        directory=directory, experiments=experiments, rollouts=rollouts, **loaded
+    )
     problems = _cross_check(config)
     if problems:
         raise ConfigError(problems)

@@ -281,3 +281,115 @@ class ExperimentConfig(Strict):
     @property
     def metrics(self) -> list[MetricConfig]:
         return [self.primary_metric, *self.guardrail_metrics]
+
+
+# --- rollouts/*.yaml -----------------------------------------------------------------------
+
+
+class RolloutStep(Strict):
+    """One canary step: the challenger's share of traffic and how long it must hold there.
+
+    A step passes once both minimums are met and no rule fails; after `max_duration_s`
+    without passing, the analysis is INCONCLUSIVE (see `RolloutConfig.on_inconclusive`).
+    """
+
+    weight: Annotated[float, Field(gt=0, le=1)]
+    min_units: Annotated[int, Field(ge=0)] = 1_000  # per variant, canary and its comparison
+    min_duration_s: Annotated[float, Field(ge=0)] = 60.0
+    max_duration_s: Annotated[float | None, Field(gt=0)] = None
+
+
+class KpiRule(MetricConfig):
+    """A business metric of the canary relative to its comparison group, judged with the
+    anytime-valid confidence sequence (experiments.stats.sequential) at every interval.
+
+    It fails when the challenger is worse than `max_relative_drop` with confidence
+    1 − alpha (the sequence's upper bound of the relative lift is below −max_relative_drop).
+    With `require_non_inferiority` a step passes only when the lower bound is above it.
+    """
+
+    max_relative_drop: Annotated[float, Field(ge=0, lt=1)] = 0.02
+    require_non_inferiority: bool = False
+
+
+class OperationsRules(Strict):
+    """Health of the canary's own decisions, checked every interval. A check that fails in
+    `RolloutConfig.failure_limit` consecutive intervals fails the rollout."""
+
+    max_p95_latency_ms: Annotated[float | None, Field(gt=0)] = None
+    max_p95_latency_ratio: Annotated[float | None, Field(gt=0)] = 2.0  # vs comparison group
+    max_error_rate: Annotated[float | None, Field(ge=0, le=1)] = 0.01
+    max_fallback_rate_increase: Annotated[float | None, Field(ge=0, le=1)] = 0.02
+    min_decisions: Annotated[int, Field(ge=1)] = 50  # per interval, for a check to count
+
+
+class DriftRules(Strict):
+    """Drift of recent serving features against the champion's training profile (Evidently).
+    A drifting dataset holds the rollout: a comparison on shifted data is not the one the
+    challenger was validated for."""
+
+    enabled: bool = True
+    every_s: Annotated[float, Field(gt=0)] = 300.0
+    window_rows: Annotated[int, Field(ge=100)] = 5_000
+    max_drift_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    on_drift: Literal["hold", "rollback", "ignore"] = "hold"
+
+
+class OpeRequirement(Strict):
+    """Off-policy evaluation of the challenger on the champion's logs before any traffic:
+    the doubly robust estimate's lower bound must be at least `min_relative_value` of the
+    champion's logged value."""
+
+    estimator: Literal["dr", "ipw", "snipw", "sndr"] = "dr"
+    min_relative_value: Annotated[float, Field(gt=0)] = 0.98
+    max_rows: Annotated[int, Field(ge=100)] = 50_000
+
+
+class AnalysisSettings(Strict):
+    interval_s: Annotated[float, Field(gt=0)] = 30.0
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    attribution_window_hours: Annotated[float, Field(gt=0)] = 1.0
+
+
+class RolloutConfig(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+    description: str = ""
+    model: str | None = None  # default: models.yaml scorer name
+    challenger: str = "challenger"  # an alias or a version number
+    salt: str | None = None  # default: the name; the canary's customers are a sticky hash
+    baseline: bool = True  # a champion copy at the canary's weight (Kayenta's practice)
+    steps: Annotated[list[RolloutStep], Field(min_length=1)]
+    analysis: AnalysisSettings = AnalysisSettings()
+    metrics: list[KpiRule] = [
+        KpiRule(name="conversion", kind="binomial", column="converted"),
+        KpiRule(name="revenue", kind="mean", column="revenue"),
+    ]
+    operations: OperationsRules = OperationsRules()
+    drift: DriftRules = DriftRules()
+    failure_limit: Annotated[int, Field(ge=1)] = 2
+    on_inconclusive: Literal["hold", "rollback", "promote"] = "hold"
+    require_ope: OpeRequirement | None = None
+    dry_run: bool = False
+    webhook_url: str | None = None  # alerts; LIFTGATE_ALERT_WEBHOOK overrides
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RolloutConfig:
+        weights = [step.weight for step in self.steps]
+        if weights != sorted(weights) or len(set(weights)) != len(weights):
+            raise ValueError(f"step weights must increase; got {weights}")
+        if self.baseline:
+            compared = [w for w in weights if w < 1.0]
+            if any(w > 0.5 for w in compared):
+                raise ValueError(
+                    "with `baseline: true` the canary and its champion copy share traffic, so "
+                    f"analysed steps must weigh at most 0.5 (a last step of 1.0 is promotion); "
+                    f"got {weights}"
+                )
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"metric names must be unique; got {names}")
+        return self
+
+    @property
+    def salt_value(self) -> str:
+        return self.salt or self.name
