@@ -30,6 +30,8 @@ from liftgate.catalogue import ActionCatalogue
 from liftgate.contract import FeatureContract
 from liftgate.home import Home
 from serving.arm_policies import ArmPolicies, default_providers
+from serving.canary import CanarySplit
+from serving.canary_state import read_split, serving_weights_path
 from serving.decision_ids import DecisionIds
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup, OnlineStore
@@ -70,8 +72,10 @@ class Components:
         metrics: ServingMetrics,
         load_store: bool = True,
         load_model: bool = True,
+        watch_canary: bool = True,
     ):
         self.load_store = load_store
+        self.watch_canary = watch_canary
         self.load_model = load_model
         self.config = config
         self.home = home
@@ -84,10 +88,15 @@ class Components:
         self.models: dict[str, LoadedScorer] = {}  # by registry reference: alias or version
         self.router = NO_EXPERIMENTS
         self.arm_policies = ArmPolicies()  # the ingress's: see build_service
+        self.split: CanarySplit | None = None
+        self.split_revision = 0
+        self._split_mtime: float | None = None
+        self._models_stale = False
         self._state_mtime: float | None = None
         self._models_checked = 0.0
         self._registry = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by stop and by a new canary split
         self._loaded = threading.Event()
         self._loader = threading.Thread(target=self._load_loop, daemon=True, name="loader")
 
@@ -115,9 +124,29 @@ class Components:
         logger.info("experiments: %s", [e.config.name for e in self.router.running])
         return True
 
+    def set_canary(self, split: CanarySplit | None, revision: int) -> None:
+        """Serve this rollout split from now on (a Ray Serve `reconfigure`, or the file)."""
+        if revision == self.split_revision:
+            return
+        self.split, self.split_revision = split, revision
+        self._models_stale = True  # load the challenger before its first request, if new
+        self._wake.set()
+        logger.info("canary: %s (revision %d)", split, revision)
+
+    def canary(self) -> CanarySplit | None:
+        return self.split
+
+    def _refresh_canary(self) -> None:
+        path = serving_weights_path(self.home.root)
+        mtime = path.stat().st_mtime if path.exists() else None
+        if mtime != self._split_mtime:
+            self.set_canary(*read_split(self.home.root))
+            self._split_mtime = mtime
+
     def _needed_models(self) -> set[str]:
         arms = (arm for e in self.router.running for arm in e.config.arms)
-        return {self.default_model, *(arm.model for arm in arms if arm.model)}
+        canary = {self.split.challenger} if self.split else set()
+        return {self.default_model, *canary, *(arm.model for arm in arms if arm.model)}
 
     def _refresh_models(self) -> None:
         from registry.client import LoadedScorer, ModelRegistry  # MLflow only where used
@@ -144,6 +173,7 @@ class Components:
         for ref, loaded in self.models.items():
             self.metrics.model_info.labels(name, loaded.version, ref).set(1)
         self._models_checked = time.monotonic()
+        self._models_stale = False
         if problems:
             raise ModelUnavailable("; ".join(problems))
 
@@ -155,8 +185,11 @@ class Components:
             logger.info("online store loaded: %d customers", self.store.size)
         experiments_changed = self._refresh_experiments()
         self.arm_policies.refresh(self.router)
+        if self.watch_canary:
+            self._refresh_canary()
         if self.load_model and (
             experiments_changed
+            or self._models_stale
             or self.default_model not in self.models
             or time.monotonic() - self._models_checked > REFRESH_S
         ):
@@ -164,13 +197,14 @@ class Components:
 
     def _load_loop(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()
             try:
                 self._load_once()
             except Exception as exc:  # keep serving (fallback for what is missing); retry
                 logger.warning("loading models/features/experiments failed: %s", exc)
             if all(self.ready().values()):
                 self._loaded.set()
-            self._stop.wait(POLL_S)
+            self._wake.wait(POLL_S)
 
     def ready(self) -> dict[str, bool]:
         parts = {}
@@ -204,16 +238,26 @@ class Components:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
 
 
 def build_service(
-    config: LiftgateConfig, home: Home, stages=None, wait_s: float = READY_WAIT_S
+    config: LiftgateConfig,
+    home: Home,
+    stages=None,
+    wait_s: float = READY_WAIT_S,
+    watch_canary: bool = True,
 ) -> tuple[DecisionService, Components]:
     """A DecisionService whose stages run in this process, or remotely through `stages`
-    (an object with async `fetch`, `score` and `ready`, e.g. Ray Serve handles)."""
+    (an object with async `fetch`, `score` and `ready`, e.g. Ray Serve handles).
+
+    Without `watch_canary` the rollout split comes only through `Components.set_canary`
+    (Ray Serve's `reconfigure`); with it, from the serving weights file."""
     metrics = ServingMetrics()
     local = stages is None
-    components = Components(config, home, metrics, load_store=local, load_model=local)
+    components = Components(
+        config, home, metrics, load_store=local, load_model=local, watch_canary=watch_canary
+    )
     components.arm_policies = ArmPolicies(default_providers(config, home))  # allocation
     components.start(wait_s)
     stages = stages or components
@@ -242,6 +286,7 @@ def build_service(
         ready=stages.async_ready,
         experiments=components.experiments,
         arm_policies=components.arm_policies.get,
+        canary=components.canary,
         remote_scoring=not local,
     )
     return service, components

@@ -154,8 +154,9 @@ def create_api(max_body_bytes: int = 16_384) -> FastAPI:
         return JSONResponse(answer)
 
     @api.get("/healthz")
-    async def healthz() -> dict:
-        return {"status": "ok"}
+    async def healthz(request: Request) -> dict:
+        split = _service(request).canary()
+        return {"status": "ok", "canary": split.to_dict() if split else None}
 
     @api.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:

@@ -16,6 +16,7 @@ from ray.serve.handle import DeploymentHandle
 
 from configs.loader import load_config
 from liftgate.home import Home
+from serving.canary import CanarySplit
 from serving.components import READY_WAIT_S, Components, build_service
 from serving.http import create_api, install
 from serving.metrics import ServingMetrics
@@ -38,8 +39,16 @@ class DecisionIngress:
     ):
         config = load_config(config_dir)
         stages = _RemoteStages(features, scoring) if features is not None else None
-        self.service, self.components = build_service(config, _home(home), stages)
+        self.service, self.components = build_service(
+            config, _home(home), stages, watch_canary=False
+        )
         install(self.service)
+
+    def reconfigure(self, user_config: dict) -> None:
+        """The rollout split, changed live by the driver (`serving.runner`), no restart."""
+        self.components.set_canary(
+            CanarySplit.from_dict(user_config.get("canary")), int(user_config.get("revision", 0))
+        )
 
     def __del__(self):  # Serve calls it on graceful shutdown: flush the logs
         self.service.close()
@@ -115,10 +124,28 @@ def _home(path: str) -> Home:
     return Home(Path(path))
 
 
-def build_application(config_dir: str, home: str, topology: str, replicas: int, cpus: float):
-    """The bound Serve application for a topology."""
+def canary_user_config(split: CanarySplit | None, revision: int) -> dict:
+    return {"canary": split.to_dict() if split else None, "revision": revision}
+
+
+def build_application(
+    config_dir: str,
+    home: str,
+    topology: str,
+    replicas: int,
+    cpus: float,
+    user_config: dict | None = None,
+):
+    """The bound Serve application for a topology. Redeploying it with only a new
+    `user_config` (the canary split) reconfigures the ingress replicas in place."""
     options = {"ray_actor_options": {"num_cpus": cpus}, "logging_config": LOGGING}
-    ingress = serve.deployment(DecisionIngress, name="decide", num_replicas=replicas, **options)
+    ingress = serve.deployment(
+        DecisionIngress,
+        name="decide",
+        num_replicas=replicas,
+        user_config=user_config or canary_user_config(None, 0),
+        **options,
+    )
     if topology == "fused":
         return ingress.bind(config_dir, home)
     features = serve.deployment(FeatureStage, name="features", num_replicas=1, **options)

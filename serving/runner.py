@@ -27,6 +27,9 @@ BASE_ENV = {
 }
 
 
+WEIGHTS_POLL_S = 0.1
+
+
 def ray_env(config: LiftgateConfig) -> dict[str, str]:
     mode = config.serving.mode
     env = dict(BASE_ENV)
@@ -77,7 +80,8 @@ def serve_foreground(
     import ray
     from ray import serve
 
-    from serving.ray_app import build_application
+    from serving.canary_state import read_split
+    from serving.ray_app import build_application, canary_user_config
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -93,19 +97,31 @@ def serve_foreground(
             _temp_dir=ray_temp_dir(home, port),
         )
         serve.start(http_options={"host": host, "port": port})
-        app = build_application(
-            str(config.directory),
-            str(home.root),
-            topology,
-            config.serving.replicas,
-            config.serving.replica_cpus,
-        )
-        serve.run(app, name="liftgate", route_prefix="/", blocking=False)
+
+        def deploy(split, revision: int) -> None:
+            app = build_application(
+                str(config.directory),
+                str(home.root),
+                topology,
+                config.serving.replicas,
+                config.serving.replica_cpus,
+                user_config=canary_user_config(split, revision),
+            )
+            serve.run(app, name="liftgate", route_prefix="/", blocking=False)
+
+        split, applied = read_split(home.root)
+        deploy(split, applied)
         url = f"http://{host}:{port}"
         wait_ready(url, ready_timeout_s, alive=lambda: not stop.is_set())
         state.write_text(json.dumps({"pid": os.getpid(), "url": url, "topology": topology}))
         print(f"liftgate serving on {url} ({topology}); stop with `liftgate stop`", flush=True)
-        stop.wait()
+        # Rollout weights: the file is the record; a change reaches the replicas as a new
+        # `user_config` (reconfigured in place, no restart; README: Rollouts).
+        while not stop.wait(WEIGHTS_POLL_S):
+            split, revision = read_split(home.root)
+            if revision != applied:
+                deploy(split, revision)
+                applied = revision
     finally:
         state.unlink(missing_ok=True)
         try:

@@ -38,6 +38,7 @@ from serving.allocation import (
     unit_draw,
 )
 from serving.api_models import DecideRequest, OutcomeRequest
+from serving.canary import CANARY, CanarySplit
 from serving.decision_ids import DecisionIds
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup
@@ -104,6 +105,10 @@ def no_arm_policy(assignment: Assignment) -> ArmPolicy | None:
     return None
 
 
+def no_canary() -> CanarySplit | None:
+    return None
+
+
 async def _always_ready() -> dict[str, bool]:
     return {}
 
@@ -132,6 +137,7 @@ class DecisionService:
         ready: Callable[[], Awaitable[dict[str, bool]]] | None = None,
         experiments: Callable[[], ExperimentRouter] = lambda: NO_EXPERIMENTS,
         arm_policies: Callable[[Assignment], ArmPolicy | None] = no_arm_policy,
+        canary: Callable[[], CanarySplit | None] = no_canary,
         remote_scoring: bool = False,
     ):
         self.contract = contract
@@ -150,6 +156,7 @@ class DecisionService:
         self.readiness = ready or _always_ready
         self.experiments = experiments
         self.arm_policies = arm_policies
+        self.canary = canary
         self.remote_scoring = remote_scoring
         self._fallback_rank = {
             catalogue.index[a]: rank for rank, a in enumerate(catalogue.fallback_order)
@@ -245,6 +252,12 @@ class DecisionService:
         decision_id = self.decision_ids.new()
         assignment = self.experiments().assign(request.customer_id)
         arm = assignment.arm if assignment else None
+        model_ref = arm.model if arm else None
+        experiment, arm_name = (assignment.experiment, assignment.arm_name) if arm else (None, None)
+        split = self.canary() if assignment is None else None  # experiments decide their model
+        if split is not None:
+            experiment, arm_name = split.experiment, split.variant(request.customer_id)
+            model_ref = split.challenger if arm_name == CANARY else None
         lookup, reason = await self._fetch(request)
         eligible = self._arm_codes(codes, arm)
         eligible = eligible[lookup.eligible[eligible]]
@@ -265,9 +278,7 @@ class DecisionService:
         needs_scores = custom.needs_scores if custom else policy != POLICY_RULES
         scores = model = None
         if reason is None and needs_scores:
-            scores, model, reason = await self._score(
-                lookup.features, eligible, arm.model if arm else None
-            )
+            scores, model, reason = await self._score(lookup.features, eligible, model_ref)
 
         allocation_started = time.perf_counter()
         if reason is not None:
@@ -311,8 +322,8 @@ class DecisionService:
             "propensity": propensity,
             "policy": policy,
             "model": {"name": model.name, "version": model.version, "alias": model.alias},
-            "experiment": assignment.experiment if assignment else None,
-            "arm": assignment.arm_name if assignment else None,
+            "experiment": experiment,
+            "arm": arm_name,
             "fallback": reason is not None,
             "fallback_reason": reason,
             "cold_start": lookup.cold_start,

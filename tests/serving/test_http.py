@@ -107,7 +107,7 @@ def test_n_requests_give_n_log_rows(client, tmp_path) -> None:
 
 
 def test_health_readiness_metrics_and_openapi(client) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "canary": None}
     assert client.get("/readyz").status_code == 200
     client.post("/v1/decide", json={"customer_id": "c1"})
     metrics = client.get("/metrics").text
