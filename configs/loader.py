@@ -75,9 +75,7 @@ class LiftgateConfig:
     rollouts: dict[str, RolloutConfig]
 
 
-def _load_named(
-    directory: Path, folder: str, model: type[M]
-) -> tuple[dict[str, M], list[str]]:
+def _load_named(directory: Path, folder: str, model: type[M]) -> tuple[dict[str, M], list[str]]:
     """Every `folder/*.yaml` as `model`, by its `name`."""
     loaded: dict[str, M] = {}
     problems: list[str] = []
@@ -118,6 +116,18 @@ def _experiment_problems(config: LiftgateConfig) -> list[str]:
             problems.append(
                 f"{path}: cuped_covariate: expected a feature of features.yaml; "
                 f"found {experiment.cuped_covariate!r}"
+            )
+        unknown = [f for f in experiment.segment_by if f not in features]
+        if unknown:
+            problems.append(
+                f"{path}: segment_by: expected features of features.yaml; found {unknown}"
+            )
+        if experiment.bandit is not None:
+            from experiments.bandits.spec import bandit_problems  # builds the policy
+
+            problems.extend(
+                f"{path}: {problem}"
+                for problem in bandit_problems(experiment, config.features, config.actions)
             )
     return problems
 

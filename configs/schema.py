@@ -6,7 +6,7 @@ Every model forbids unknown keys, so a typo in a YAML file is an error, not a si
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -184,6 +184,7 @@ class ServingConfig(Strict):
     scoring_batch_wait_ms: Annotated[float, Field(ge=0)] = 1.0
     customers_path: str | None = None  # default: LIFTGATE_HOME/online_store/customers.parquet
     decision_log: DecisionLogSettings = DecisionLogSettings()
+    guard: bool = True  # `liftgate serve` runs the guard loop over active rollouts
 
 
 # --- experiments/*.yaml --------------------------------------------------------------------
@@ -209,15 +210,69 @@ class MetricConfig(Strict):
         return self
 
 
+class UpliftArmConfig(Strict):
+    """An `uplift_targeting` arm's model (a pickle of `liftgate uplift train`, relative to
+    LIFTGATE_HOME or absolute; checked when served) and rule (experiments.uplift.targeting).
+    `value` is the order value of a conversion; unset, the scorer predicts it per customer."""
+
+    model_path: Annotated[str, Field(min_length=1)]
+    value: Annotated[float | None, Field(gt=0)] = None
+    epsilon: Annotated[float, Field(ge=0, le=1)] = 0.05
+
+
+class BanditConfig(Strict):
+    """A `kind: bandit` experiment's learner, shared by its arms with `policy: bandit`.
+
+    `policy` names a class of `experiments.bandits.simulate.POLICY_CLASSES`, built with
+    `params` (n_actions and n_features are set from the catalogue and the contract). The
+    reward of a decision is known when its attribution window closes: `converted` (0/1),
+    `revenue`, or `profit` (revenue − the action's cost); no conversion in the window is 0.
+    Every `update_every_s` a replica applies the closed decisions, `batch_size` rows per
+    policy update (experiments.bandits.updater).
+    """
+
+    policy: Literal[
+        "thompson", "ucb", "egreedy", "linucb", "lints", "gaussian_ts", "model", "random"
+    ]
+    params: dict[str, Any] = {}
+    floor: Annotated[float, Field(ge=0, le=1)] = 0.01
+    burn_in: Annotated[int, Field(ge=0)] = 0  # learned decisions before leaving uniform
+    reward: Literal["converted", "revenue", "profit"] = "converted"
+    attribution_window_hours: Annotated[float | None, Field(gt=0)] = None  # experiment's
+    update_every_s: Annotated[float, Field(gt=0)] = 60.0
+    batch_size: Annotated[int, Field(ge=1)] = 10_000
+
+    @model_validator(mode="after")
+    def _bernoulli_needs_conversions(self) -> BanditConfig:
+        if self.policy == "thompson" and self.reward != "converted":
+            raise ValueError(
+                f"policy thompson (Beta–Bernoulli) needs reward converted; got {self.reward} "
+                "(use gaussian_ts for revenue or profit)"
+            )
+        return self
+
+
 class ArmConfig(Strict):
     """What a unit in this arm gets: a policy, a model (alias or version), an action set."""
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
     weight: Annotated[float, Field(ge=0, le=1)]
     model: str | None = None  # champion | challenger | a version number; default: serving's
-    policy: Literal["greedy_epsilon", "uniform_random", "rules"] = "greedy_epsilon"
+    policy: Literal["greedy_epsilon", "uniform_random", "rules", "uplift_targeting", "bandit"] = (
+        "greedy_epsilon"
+    )
     epsilon: Annotated[float | None, Field(ge=0, le=1)] = None
     actions: list[str] | None = None
+    uplift: UpliftArmConfig | None = None
+
+    @model_validator(mode="after")
+    def _uplift_iff_uplift_targeting(self) -> ArmConfig:
+        if (self.policy == "uplift_targeting") != (self.uplift is not None):
+            raise ValueError(
+                "policy uplift_targeting needs `uplift` (model_path, value, epsilon); "
+                "other policies take none"
+            )
+        return self
 
 
 class ExperimentConfig(Strict):
@@ -238,12 +293,22 @@ class ExperimentConfig(Strict):
     method: Literal["frequentist", "sequential", "bayesian"] = "sequential"
     correction: Literal["holm", "bh", "none"] = "holm"
     cuped_covariate: str | None = None  # a contract feature, from the first decision's snapshot
+    segment_by: list[str] = []  # contract features; the report gives the effect per segment
     attribution_window_hours: Annotated[float, Field(gt=0)] = 72.0
     start: datetime | None = None
     stop: datetime | None = None
+    kind: Literal["ab", "bandit"] = "ab"
+    bandit: BanditConfig | None = None  # kind bandit: the learner of its `policy: bandit` arms
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:
+        bandit_arms = [a.name for a in self.arms if a.policy == "bandit"]
+        if self.kind == "bandit" and (self.bandit is None or not bandit_arms):
+            raise ValueError("kind bandit needs `bandit:` and at least one arm with policy bandit")
+        if self.kind != "bandit" and (self.bandit is not None or bandit_arms):
+            raise ValueError(
+                f"`bandit:` and arms with policy bandit ({bandit_arms}) need kind: bandit"
+            )
         names = [a.name for a in self.arms]
         if len(set(names)) != len(names):
             raise ValueError(f"arm names must be unique; got {names}")
@@ -336,9 +401,10 @@ class DriftRules(Strict):
 
 
 class OpeRequirement(Strict):
-    """Off-policy evaluation of the challenger on the champion's logs before any traffic:
-    the doubly robust estimate's lower bound must be at least `min_relative_value` of the
-    champion's logged value."""
+    """Off-policy evaluation of the challenger on the champion's logs before any traffic
+    (experiments/ope/challenger.py): the lower bound of the paired bootstrap interval of
+    (challenger estimate − champion's logged value), added to that value, must reach
+    `min_relative_value` × the champion's logged value."""
 
     estimator: Literal["dr", "ipw", "snipw", "sndr"] = "dr"
     min_relative_value: Annotated[float, Field(gt=0)] = 0.98

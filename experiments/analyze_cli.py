@@ -475,12 +475,15 @@ def load_units(config: Any, experiment: Any, home: Path) -> tuple[pa.Table, int]
     # An app's clock may stamp an outcome a little before its decision: a day of margin.
     since = start - dt.timedelta(days=1) if start is not None else None
     outcomes = read_outcomes(outcome_log_dir(home), start=since)
+    names = FeatureContract(config.features).names
     covariate_index = None
     if experiment.cuped_covariate is not None:
-        names = FeatureContract(config.features).names
         covariate_index = names.index(experiment.cuped_covariate)
+    segments = {name: names.index(name) for name in experiment.segment_by}
     window_s = experiment.attribution_window_hours * 3600.0
-    units = experiment_units(decisions, outcomes, experiment.name, window_s, covariate_index)
+    units = experiment_units(
+        decisions, outcomes, experiment.name, window_s, covariate_index, segments
+    )
     holdout = pc.fill_null(pc.equal(units["arm"], "holdout"), False)
     n_holdout = int(pc.sum(holdout).as_py() or 0)
     return units.filter(pc.invert(holdout)), n_holdout
@@ -516,6 +519,14 @@ def format_report(report: Mapping[str, Any]) -> str:
         {"srm": {**report["srm"], "flag": False}, "results": report["results"]}, report["alpha"]
     )
     lines.append(body)
+    primary = report["metrics"][0]["name"]
+    for by_feature in report.get("segments", []):
+        lines += ["", f"{primary} by {by_feature['feature']} (abs effect, fixed-horizon):"]
+        lines += [
+            f"  {r['segment']:<18} {r['arm']:<12} n {r['n']:>7,} vs {r['control_n']:>7,}  "
+            f"{_with_interval(r['abs'], '+.4g')}"
+            for r in by_feature["rows"]
+        ]
     return "\n".join(lines)
 
 
@@ -547,7 +558,9 @@ def report_command(
         )
         raise typer.Exit(1)
     with failures():
-        report = experiment_report(experiment, units, holdout_units=holdout)
+        report = experiment_report(
+            experiment, units, holdout_units=holdout, features=config.features
+        )
         if html is not None:
             write_report(report, html)
     emit(report, as_json, lambda: typer.echo(format_report(report)))

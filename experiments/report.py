@@ -62,12 +62,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.special import ndtri
 
-from configs.schema import ExperimentConfig, MetricConfig
+from configs.schema import ExperimentConfig, FeaturesConfig, MetricConfig
 from experiments.stats.aggregate import MetricSpec, aggregate
 from experiments.stats.analysis import analyze_statistics
 from experiments.stats.power import sample_size_per_arm
 from experiments.stats.srm import SRM_THRESHOLD
 from experiments.stats.statistics import RegressionAdjustedStatistic, Statistic
+from experiments.uplift.segments import segment_effects, segment_specs
 
 #: The column of the unit table that holds the CUPED covariate (see experiments.units).
 COVARIATE_COLUMN = "covariate"
@@ -132,8 +133,12 @@ def experiment_report(
     units: pa.Table,
     holdout_units: int = 0,
     now: dt.datetime | None = None,
+    features: FeaturesConfig | None = None,
 ) -> dict[str, Any]:
     """The report of one experiment from its unit table (holdout excluded); JSON-able.
+
+    With ``segment_by`` in the configuration, ``segments`` holds the primary effect per
+    segment of those ``features`` (:mod:`experiments.uplift.segments`).
 
     Raises ``ValueError`` when the table is empty, lacks a column the configuration needs,
     or does not contain the control arm.
@@ -200,6 +205,12 @@ def experiment_report(
         "planned_n_per_arm": planned,
         "timeline": _timeline(units, exposure, specs[0], control, method, alpha),
     }
+    if config.segment_by:
+        if features is None:
+            raise ValueError(f"experiment {config.name!r} sets segment_by: pass its features")
+        segment_by = segment_specs(features, config.segment_by)
+        unadjusted = _spec(config.primary_metric, with_covariate=False)
+        report["segments"] = segment_effects(units, segment_by, unadjusted, control, alpha)
     report["verdict"] = verdict(report)
     return report
 
@@ -748,6 +759,42 @@ def _results_table(report: Mapping[str, Any]) -> str:
     return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
 
 
+def _segments_section(report: Mapping[str, Any]) -> str:
+    """The primary effect per segment (``segments``), or nothing when the report has none."""
+    if not report.get("segments"):
+        return ""
+    level = f"{1 - report['alpha']:.0%}"
+    head = ["feature", "segment", "arm", "n", "control n", "mean", "control mean"]
+    head += [f"abs effect [{level}]", f"rel effect [{level}]", "p"]
+    rows = []
+    for by_feature in report["segments"]:
+        for r in by_feature["rows"]:
+            low, high = r["abs"]["ci_low"], r["abs"]["ci_high"]
+            good, bad = low is not None and low > 0, high is not None and high < 0
+            cls = ' class="good"' if good else ' class="bad"' if bad else ""
+            cells = [
+                f'<td class="l">{html.escape(by_feature["feature"])}</td>',
+                f'<td class="l">{html.escape(r["segment"])}</td>',
+                f'<td class="l">{html.escape(r["arm"])}</td>',
+                f"<td>{r['n']:,}</td>",
+                f"<td>{r['control_n']:,}</td>",
+                f"<td>{_num(r['mean'])}</td>",
+                f"<td>{_num(r['control_mean'])}</td>",
+                f"<td{cls}>{_interval(r['abs'], '+.4g')}</td>",
+                f"<td{cls}>{_interval(r['rel'], '+.1%')}</td>",
+                f"<td>{_num(r['abs']['p_value'], '.3g')}</td>",
+            ]
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+    header = "".join(f"<th>{h}</th>" for h in head)
+    primary = html.escape(report["metrics"][0]["name"])
+    return (
+        f"<h2>{primary} by segment</h2><table><tr>{header}</tr>{''.join(rows)}</table>"
+        '<p class="note">Fixed-horizon intervals per segment, without CUPED and not adjusted '
+        "for the number of segments: where the effect lies, not a verdict. Numeric features "
+        "are cut at quantiles of all units.</p>"
+    )
+
+
 def _srm_banner(report: Mapping[str, Any]) -> str:
     srm = report["srm"]
     shares = ", ".join(
@@ -834,6 +881,7 @@ def render_html(report: Mapping[str, Any]) -> str:
 <h2>All metrics</h2>
 {_results_table(report)}
 <p class="note">{note}</p>
+{_segments_section(report)}
 </main>
 </body></html>
 """

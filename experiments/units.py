@@ -3,7 +3,8 @@
 Decisions of the experiment are joined with their outcomes inside the attribution window
 (`experiments.logs.join_outcomes`), then aggregated per unit with Arrow: the arm of the
 unit's first decision (intention to treat), its first exposure, decisions served, whether
-it converted, revenue, and the CUPED covariate from the first decision's feature snapshot
+it converted, revenue, and the CUPED covariate and any segment features (as encoded by the
+contract, columns ``feature:<name>``) from the first decision's feature snapshot
 (pre-exposure by construction: features are read before the decision is made).
 
 >>> import datetime as dt, pyarrow as pa
@@ -27,9 +28,14 @@ it converted, revenue, and the CUPED covariate from the first decision's feature
 ... # doctest: +NORMALIZE_WHITESPACE
 [{'customer_id': 'c1', 'arm': 'control', 'decisions': 2, 'converted': 1, 'covariate': 2.0},
  {'customer_id': 'c2', 'arm': 'treatment', 'decisions': 1, 'converted': 0, 'covariate': 2.0}]
+>>> experiment_units(decisions, outcomes, "e", 3600, feature_indices={"recency_days": 0}
+...                  ).column("feature:recency_days").to_pylist()
+[2.0, 2.0]
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,6 +43,7 @@ import pyarrow.compute as pc
 from experiments.logs import join_outcomes
 
 UNIT = "customer_id"
+FEATURE_PREFIX = "feature:"
 
 
 def experiment_units(
@@ -45,7 +52,13 @@ def experiment_units(
     experiment: str,
     window_s: float,
     covariate_index: int | None = None,
+    feature_indices: Mapping[str, int] | None = None,
+    per_arm: bool = False,
 ) -> pa.Table:
+    """One row per unit; ``feature_indices`` maps contract feature names to their position
+    in the logged feature vector, for the segment columns. With `per_arm`, a customer
+    served by several arms (a canary whose weight grew took customers from the stable
+    group) is one unit per arm, holding that arm's decisions only."""
     exposed = decisions.filter(pc.equal(decisions["experiment"], experiment))
     joined = join_outcomes(exposed, outcomes, window_s=window_s)
     joined = joined.sort_by([("ts", "ascending")])
@@ -58,8 +71,9 @@ def experiment_units(
     }
     if covariate_index is not None:
         columns["covariate"] = pc.list_element(joined["features"], covariate_index)
+    keys = [UNIT, "arm"] if per_arm else [UNIT]
     aggregations = [
-        ("arm", "first"),
+        *([] if per_arm else [("arm", "first")]),
         ("ts", "min"),
         ([], "count_all"),
         ("converted", "max"),
@@ -67,8 +81,12 @@ def experiment_units(
     ]
     if covariate_index is not None:
         aggregations.append(("covariate", "first"))
+    segments = {FEATURE_PREFIX + name: index for name, index in (feature_indices or {}).items()}
+    for column, index in segments.items():
+        columns[column] = pc.list_element(joined["features"], index)
+        aggregations.append((column, "first"))
     # Single-threaded so that "first" is the first decision in time order.
-    units = pa.table(columns).group_by(UNIT, use_threads=False).aggregate(aggregations)
+    units = pa.table(columns).group_by(keys, use_threads=False).aggregate(aggregations)
     renamed = {
         "arm_first": "arm",
         "ts_min": "first_exposure",
@@ -77,8 +95,9 @@ def experiment_units(
         "revenue_sum": "revenue",
         "covariate_first": "covariate",
     }
+    renamed.update({f"{column}_first": column for column in segments})
     units = units.rename_columns([renamed.get(name, name) for name in units.column_names])
     order = [UNIT, "arm", "first_exposure", "decisions", "converted", "revenue"]
     if covariate_index is not None:
         order.append("covariate")
-    return units.select(order).sort_by([("first_exposure", "ascending")])
+    return units.select(order + list(segments)).sort_by([("first_exposure", "ascending")])

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from configs.loader import ConfigError, LiftgateConfig, config_dir, load_config
+from drift.cli import register as register_drift
 from experiments.analyze_cli import register as register_analysis
 from experiments.bandits.cli import register as register_bandits
 from experiments.ope.cli import register as register_ope
@@ -24,6 +25,7 @@ from liftgate.cli_support import (
     find_experiment,
     say,
 )
+from liftgate.guard.cli import register as register_guard
 from liftgate.home import Home
 
 app = typer.Typer(
@@ -41,6 +43,8 @@ register_analysis(app, experiment_app)
 register_bandits(app)
 register_ope(app)
 register_uplift(app)
+register_drift(app)
+register_guard(app)
 
 
 def _config(directory: Path | None) -> LiftgateConfig:
@@ -262,12 +266,26 @@ def demo(
     customers: Annotated[int, typer.Option("--customers", min=10)] = 3_000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     port: Annotated[int | None, typer.Option("--port", min=1, max=65535)] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            help="bad-challenger | good-challenger | drift: a canary rollout watched by the guard.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """World → train → register → serve → simulated traffic and outcomes → summary → stop."""
-    from liftgate.demo import run_demo
-
+    """World → train → register → serve → simulated traffic and outcomes → summary → stop.
+    With --scenario, a challenger's canary rollout and what the guard does about it."""
     with failures():
+        if scenario is not None:
+            from liftgate.scenarios import run_scenario
+
+            summary = run_scenario(scenario, Home.from_env(), seed=seed, port=port, progress=say)
+            emit(summary, as_json, lambda: typer.echo(summary["report"]))
+            return
+        from liftgate.demo import run_demo
+
         summary = run_demo(
             Home.from_env(),
             rows=rows,

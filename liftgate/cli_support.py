@@ -18,6 +18,7 @@ import typer
 from configs.loader import ConfigError, LiftgateConfig
 from configs.schema import ExperimentConfig
 from registry.errors import RegistryError
+from serving.runner import ServiceStartError
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 ConfigDirOption = Annotated[
@@ -47,6 +48,9 @@ def failures() -> Iterator[None]:
     except RegistryError as exc:
         say(f"registry: {exc}")
         raise typer.Exit(exc.code) from None
+    except ServiceStartError as exc:
+        say(f"serving: {exc}")
+        raise typer.Exit(1) from None
     except (FileNotFoundError, ValueError, KeyError) as exc:
         say(f"error: {exc.args[0] if exc.args else exc}")
         raise typer.Exit(2) from None

@@ -37,7 +37,7 @@ def _training_line(label: str, summary: dict) -> str:
     )
 
 
-async def _traffic(url: str, world: World, customers: pd.DataFrame, seed: int) -> list[dict]:
+async def send_traffic(url: str, world: World, customers: pd.DataFrame, seed: int) -> list[dict]:
     """Decide for each customer, then report outcomes drawn from the world's ground truth."""
     rng = np.random.default_rng([seed, 2])
     truth_p = world.conversion_probability(customers)
@@ -120,7 +120,7 @@ def run_demo(
     try:
         sample = world.customers.sample(customers_served, random_state=seed).reset_index(drop=True)
         progress(f"[5/6] sending {customers_served:,} simulated customers through /v1/decide")
-        results = asyncio.run(_traffic(service["url"], world, sample, seed))
+        results = asyncio.run(send_traffic(service["url"], world, sample, seed))
     finally:
         progress("[6/6] stopping the service (the logs flush on shutdown)")
         runner.stop_process(service["pid"])

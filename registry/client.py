@@ -186,6 +186,22 @@ class ModelRegistry:
             records.append(self._delete_alias(name, PREVIOUS, who, why))
         return records
 
+    def set_aliases(
+        self, name: str, target: dict[str, str | None], who: str | None = None, why: str = ""
+    ) -> list[dict]:
+        """Make the named aliases point where `target` says (None: remove), as given; other
+        aliases are left alone. Idempotent, so a failed change can simply be retried."""
+        current = self.aliases(name)
+        records = []
+        for alias, version in target.items():
+            if version is None:
+                record = self._delete_alias(name, alias, who, why)
+                if record:
+                    records.append(record)
+            elif current.get(alias) != str(version):
+                records.append(self._set_alias(name, alias, str(version), who, why))
+        return records
+
     def tag_version(self, name: str, version: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_model_version_tag(name, str(version), key, value)

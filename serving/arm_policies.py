@@ -47,4 +47,7 @@ class ArmPolicies:
 def default_providers(config: LiftgateConfig, home: Home) -> list[ArmPolicyProvider]:
     """The providers a replica runs; imported here so that a replica without such arms
     pays only for the imports."""
-    return []
+    from experiments.bandits.served import BanditProvider
+    from experiments.uplift.served import UpliftTargetingProvider
+
+    return [BanditProvider(config, home), UpliftTargetingProvider(config, home)]

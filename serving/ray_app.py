@@ -153,3 +153,43 @@ def build_application(
     return ingress.bind(
         config_dir, home, features.bind(config_dir, home), scoring.bind(config_dir, home)
     )
+
+
+APP_NAME = "liftgate"
+
+
+def application(args: dict):
+    """The application builder Serve imports from a declarative config (`deploy_config`)."""
+    return build_application(
+        args["config_dir"],
+        args["home"],
+        args["topology"],
+        int(args["replicas"]),
+        float(args["cpus"]),
+    )
+
+
+def deploy_config(
+    config_dir: str, home: str, topology: str, replicas: int, cpus: float, user_config: dict
+) -> dict:
+    """A declarative Serve config (what `serve deploy` takes). Its code version is a hash
+    of the import path, so a redeploy that changes only the ingress's `user_config` is a
+    lightweight update: replicas are reconfigured in place, not replaced. (`serve.run` of
+    a Python application draws a new random version each time and replaces them all.)"""
+    return {
+        "applications": [
+            {
+                "name": APP_NAME,
+                "route_prefix": "/",
+                "import_path": "serving.ray_app:application",
+                "args": {
+                    "config_dir": config_dir,
+                    "home": home,
+                    "topology": topology,
+                    "replicas": replicas,
+                    "cpus": cpus,
+                },
+                "deployments": [{"name": "decide", "user_config": user_config}],
+            }
+        ]
+    }

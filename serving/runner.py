@@ -52,6 +52,10 @@ def state_file(home: Home) -> Path:
     return home.root / "run" / "serve.json"
 
 
+class ServiceStartError(RuntimeError):
+    """The application did not come up; the message holds the tail of its log."""
+
+
 def wait_ready(url: str, timeout_s: float, alive=lambda: True) -> dict:
     deadline = time.monotonic() + timeout_s
     last: object = None
@@ -79,9 +83,11 @@ def serve_foreground(
     os.environ.update(ray_env(config))
     import ray
     from ray import serve
+    from ray.serve.context import _get_global_client
+    from ray.serve.schema import ServeDeploySchema
 
     from serving.canary_state import read_split
-    from serving.ray_app import build_application, canary_user_config
+    from serving.ray_app import canary_user_config, deploy_config
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -99,15 +105,16 @@ def serve_foreground(
         serve.start(http_options={"host": host, "port": port})
 
         def deploy(split, revision: int) -> None:
-            app = build_application(
+            document = deploy_config(
                 str(config.directory),
                 str(home.root),
                 topology,
                 config.serving.replicas,
                 config.serving.replica_cpus,
-                user_config=canary_user_config(split, revision),
+                canary_user_config(split, revision),
             )
-            serve.run(app, name="liftgate", route_prefix="/", blocking=False)
+            # What `serve deploy` sends through the dashboard (off here), sent directly.
+            _get_global_client().deploy_apps(ServeDeploySchema.model_validate(document))
 
         split, applied = read_split(home.root)
         deploy(split, applied)
@@ -115,6 +122,8 @@ def serve_foreground(
         wait_ready(url, ready_timeout_s, alive=lambda: not stop.is_set())
         state.write_text(json.dumps({"pid": os.getpid(), "url": url, "topology": topology}))
         print(f"liftgate serving on {url} ({topology}); stop with `liftgate stop`", flush=True)
+        if config.serving.guard:
+            start_guard(config, home, stop)
         # Rollout weights: the file is the record; a change reaches the replicas as a new
         # `user_config` (reconfigured in place, no restart; README: Rollouts).
         while not stop.wait(WEIGHTS_POLL_S):
@@ -128,6 +137,30 @@ def serve_foreground(
             serve.shutdown()
         finally:
             ray.shutdown()
+
+
+def start_guard(config: LiftgateConfig, home: Home, stop: threading.Event) -> threading.Thread:
+    """The guard as a background task of the application (liftgate/guard/loop.py)."""
+    from liftgate.guard.controller import RolloutController
+    from liftgate.guard.loop import guard_loop
+
+    def report(results: list[dict]) -> None:
+        for result in results:
+            verdict = result.get("verdict") or {}
+            print(
+                f"guard: {result['rollout']}: {verdict.get('kind')} "
+                f"{verdict.get('summary', result.get('error', ''))}",
+                flush=True,
+            )
+
+    thread = threading.Thread(
+        target=guard_loop,
+        args=(RolloutController(config, home), stop, report),
+        daemon=True,
+        name="guard",
+    )
+    thread.start()
+    return thread
 
 
 def serve_detached(
@@ -162,9 +195,9 @@ def serve_detached(
     except TimeoutError:
         tail = log_path.read_text(errors="replace")[-3000:]
         stop_process(process.pid)
-        raise RuntimeError(f"the service did not become ready; {log_path}:\n{tail}") from None
+        raise ServiceStartError(f"the service did not become ready; {log_path}:\n{tail}") from None
     if process.poll() is not None:
-        raise RuntimeError(f"the service exited with {process.returncode}; see {log_path}")
+        raise ServiceStartError(f"the service exited with {process.returncode}; see {log_path}")
     return {"pid": process.pid, "url": url, "topology": topology, "log": str(log_path)}
 
 

@@ -17,7 +17,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import registry.pipeline as pipeline
 from configs.loader import DEFAULT_DIR, load_config
 from liftgate import audit
 from liftgate.cli import app
@@ -35,42 +34,6 @@ runner = CliRunner()
 
 def invoke(*args: str):
     return runner.invoke(app, list(args))
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A world, and a home holding v1 (champion), v2 (challenger) and v3 (shuffled labels).
-
-    v1 is trained through `train_and_register`, v2 and v3 through the command line. The
-    TrainingResult of each run is kept, to compare the registered model with it.
-    """
-    data = tmp_path_factory.mktemp("world")
-    World(seed=3, n_customers=5_000).write(data, rows=40_000)
-    home = Home(tmp_path_factory.mktemp("home"))
-    results = []
-
-    def keep(*args, **kwargs):
-        result = train_scorer(*args, **kwargs)
-        results.append(result)
-        return result
-
-    train_scorer = pipeline.train_scorer
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "train_scorer", keep)
-        patch.setenv(HOME_ENV, str(home.root))
-        config = load_config()
-        registry = ModelRegistry(home, config.models.registry)
-        first = pipeline.train_and_register(data, config, registry)
-        second = invoke("train", "--data", str(data), "--seed", "1", "--json")
-        broken = invoke("train", "--data", str(data), "--shuffle-labels")
-    return {
-        "data": data,
-        "home": home,
-        "first": first,
-        "second": second,
-        "broken": broken,
-        "results": results,
-    }
 
 
 @pytest.fixture

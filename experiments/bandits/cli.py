@@ -1,6 +1,8 @@
-"""`liftgate simulate bandit`: regret of bandit policies on the synthetic world.
+"""`liftgate simulate bandit` (regret on the synthetic world) and `liftgate bandit update /
+status` (the served bandits' learning).
 
-Mounted on the main app by :func:`register` (a ``simulate`` sub-app holding ``bandit``).
+Mounted on the main app by :func:`register`: a ``simulate`` sub-app holding ``bandit``, and
+a ``bandit`` sub-app holding ``update`` and ``status``.
 Importing this module is cheap (typer and the standard library); NumPy, the world and
 matplotlib are imported when the command runs. Output conventions and error translation are
 `liftgate.cli_support`'s: a table on stdout, or with ``--json`` exactly one JSON document;
@@ -14,16 +16,20 @@ from typing import Annotated, Any
 
 import typer
 
-from liftgate.cli_support import JsonOption, emit, failures, say
+from liftgate.cli_support import ConfigDirOption, JsonOption, emit, failures, say
 
 DEFAULT_POLICIES = "thompson,ucb,egreedy,linucb,lints,gaussian_ts,random"
 
 
 def register(app: typer.Typer) -> None:
-    """Mount ``simulate bandit`` on ``app``."""
+    """Mount ``simulate bandit`` and ``bandit update|status`` on ``app``."""
     simulate_app = typer.Typer(no_args_is_help=True, help="Simulations on the synthetic world.")
     simulate_app.command("bandit")(bandit_command)
     app.add_typer(simulate_app, name="simulate")
+    served_app = typer.Typer(no_args_is_help=True, help="Served bandits: learn and inspect.")
+    served_app.command("update")(update_command)
+    served_app.command("status")(status_command)
+    app.add_typer(served_app, name="bandit")
 
 
 def parse_policies(text: str) -> list[str]:
@@ -144,3 +150,71 @@ def bandit_command(
         "policies": result["policies"],
     }
     emit(document, as_json, lambda: render_table(result))
+
+
+def update_command(
+    name: Annotated[
+        str | None, typer.Argument(help="A bandit experiment; default: every running one.")
+    ] = None,
+    config_dir_: ConfigDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Learn the decisions whose attribution window has closed (the replicas do it too, every
+    `bandit.update_every_s`); each decision is learned once."""
+    from configs.loader import load_config
+    from experiments.bandits.updater import running_bandits, update_bandit
+    from liftgate.home import Home
+
+    with failures():
+        config = load_config(config_dir_)
+        home = Home.from_env()
+        names = [name] if name else running_bandits(home.root)
+        results = [update_bandit(home, config, n) for n in names]
+
+    def render() -> None:
+        if not results:
+            typer.echo("no running bandit experiment")
+        for r in results:
+            typer.echo(
+                f"{r['experiment']}: learned {r['learned']:,} decisions up to {r['watermark']} "
+                f"({r['n_updates']:,} in all)"
+            )
+
+    emit(results, as_json, render)
+
+
+def status_command(name: str, config_dir_: ConfigDirOption = None, as_json: JsonOption = False):
+    """Learned decisions, mean reward and served propensity per action; watermark, updates."""
+    from configs.loader import load_config
+    from experiments.bandits.served import bandit_status
+    from experiments.bandits.spec import BanditSpec
+    from experiments.bandits.store import BanditState, BanditStore
+    from experiments.bandits.updater import bandit_experiment
+    from liftgate.contract import FeatureContract
+    from liftgate.home import Home
+
+    with failures():
+        config = load_config(config_dir_)
+        home = Home.from_env()
+        experiment = bandit_experiment(home.root, config, name)
+        spec = BanditSpec(experiment, config.features, config.actions)
+        store = BanditStore(home.root, name)
+        state = store.read() or BanditState.initial(spec)
+        default_customer, _ = FeatureContract(config.features).transform_row({})
+        status = {**bandit_status(spec, state, default_customer), "state": str(store.path)}
+
+    def render() -> None:
+        typer.echo(
+            f"{name}: {status['policy']}, reward {status['reward']}; "
+            f"{status['n_updates']:,} decisions learned in {status['n_runs']} runs, "
+            f"watermark {status['watermark'] or 'none yet'}"
+        )
+        if status["burn_in_left"]:
+            typer.echo(f"  burn-in: uniform for {status['burn_in_left']:,} more learned decisions")
+        typer.echo(f"  {'action':<16} {'learned':>9} {'mean reward':>12} {'propensity':>11}")
+        for a in status["actions"]:
+            mean = "-" if a["mean_reward"] is None else f"{a['mean_reward']:.4f}"
+            p = "-" if a["propensity"] is None else f"{a['propensity']:.4f}"
+            typer.echo(f"  {a['action']:<16} {a['learned']:>9,} {mean:>12} {p:>11}")
+
+    emit(status, as_json, render)

@@ -1,0 +1,43 @@
+"""The guard's drift signal: the drift job on the champion's recent decisions.
+
+The reference is the champion version's training profile, the current window its last
+`drift.window_rows` served decisions (`drift.job.run_drift_job`, Evidently). Too few
+decisions to compare is "not checked", not "no drift": the verdict then ignores it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from configs.loader import LiftgateConfig
+from configs.schema import RolloutConfig
+from liftgate.guard.verdict import DriftObservation
+from liftgate.home import Home
+
+
+def drift_check(
+    home: Home, config: LiftgateConfig, registry=None
+) -> Callable[[RolloutConfig], DriftObservation]:
+    from drift.job import InsufficientData, run_drift_job
+
+    def check(rollout: RolloutConfig) -> DriftObservation:
+        try:
+            result = run_drift_job(
+                home,
+                config,
+                "champion",
+                f"{rollout.drift.window_rows} rows",
+                threshold=rollout.drift.max_drift_share,
+                registry=registry,
+            )
+        except InsufficientData:
+            return DriftObservation(checked=False, dataset_drift=False, drift_share=0.0)
+        return DriftObservation(
+            checked=True,
+            dataset_drift=result.dataset_drift,
+            drift_share=result.drift_share,
+            drifted_columns=tuple(result.drifted_columns),
+            report_path=result.html,
+        )
+
+    return check

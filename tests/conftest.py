@@ -1,0 +1,49 @@
+"""Fixtures shared across test folders."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+import registry.pipeline as pipeline
+from configs.loader import load_config
+from liftgate.cli import app
+from liftgate.home import HOME_ENV, Home
+from liftgate.world import World
+from registry.client import ModelRegistry
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A world, and a home holding v1 (champion), v2 (challenger) and v3 (shuffled labels).
+
+    v1 is trained through `train_and_register`, v2 and v3 through the command line. The
+    TrainingResult of each run is kept, to compare the registered model with it.
+    """
+    data = tmp_path_factory.mktemp("world")
+    World(seed=3, n_customers=5_000).write(data, rows=40_000)
+    home = Home(tmp_path_factory.mktemp("home"))
+    results = []
+
+    def keep(*args, **kwargs):
+        result = train_scorer(*args, **kwargs)
+        results.append(result)
+        return result
+
+    train_scorer = pipeline.train_scorer
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "train_scorer", keep)
+        patch.setenv(HOME_ENV, str(home.root))
+        config = load_config()
+        registry = ModelRegistry(home, config.models.registry)
+        first = pipeline.train_and_register(data, config, registry)
+        second = CliRunner().invoke(app, ["train", "--data", str(data), "--seed", "1", "--json"])
+        broken = CliRunner().invoke(app, ["train", "--data", str(data), "--shuffle-labels"])
+    return {
+        "data": data,
+        "home": home,
+        "first": first,
+        "second": second,
+        "broken": broken,
+        "results": results,
+    }

@@ -1,0 +1,154 @@
+"""`liftgate drift compare` on files: JSON shape, text table, exit codes and error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from liftgate.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, ["drift", *args])
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    out = tmp_path_factory.mktemp("drift-cli")
+
+    def frame(n: int, shift: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "x": rng.normal(shift, 1.0, n),
+                "y": rng.exponential(1.0, n),
+                "plan": rng.choice(["01", "02", "03"], n),
+                "code": rng.integers(0, 4, n),
+                "seen_at": pd.Timestamp("2026-01-01") + pd.to_timedelta(np.arange(n), "min"),
+            }
+        )
+
+    frame(2_000, 0.0).to_parquet(out / "reference.parquet")
+    frame(1_500, 0.0).to_csv(out / "same.csv", index=False)
+    frame(1_500, 1.0).to_parquet(out / "shifted.parquet")
+    return {
+        "reference": out / "reference.parquet",
+        "same": out / "same.csv",
+        "shifted": out / "shifted.parquet",
+        "dir": out,
+    }
+
+
+def test_json_has_one_entry_per_chunk_with_the_documented_keys(files) -> None:
+    result = invoke(
+        "compare",
+        "--reference",
+        str(files["reference"]),
+        "--current",
+        str(files["shifted"]),
+        "--chunk-size",
+        "700",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert [(c["index"], c["start"], c["end"]) for c in document["chunks"]] == [
+        (0, 0, 700),
+        (1, 700, 1_400),
+        (2, 1_400, 1_500),
+    ]
+    for chunk in document["chunks"][:2]:
+        assert chunk["dataset_drift"] is False  # one column of four drifted
+        assert chunk["drift_share"] == 0.25
+        assert set(chunk["columns"]) == {"x", "y", "plan", "code"}
+        assert chunk["columns"]["x"] == {
+            "drifted": True,
+            "statistic": pytest.approx(chunk["columns"]["x"]["statistic"]),
+            "p_value": None,
+            "method": "wasserstein",
+            "threshold": 0.1,
+        }
+    assert list(document["skipped_columns"]) == ["seen_at"]
+    assert document["chunks"][2]["columns"]["x"]["drifted"]  # the last, partial chunk
+
+
+def test_columns_types_and_threshold_options(files) -> None:
+    """The CSV's codes 01, 02, 03 are read as text, as in the Parquet reference."""
+    result = invoke(
+        "compare",
+        "--reference",
+        str(files["reference"]),
+        "--current",
+        str(files["same"]),
+        "--columns",
+        "x,code,plan",
+        "--categorical",
+        "code",
+        "--threshold",
+        "0.3",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["column_types"] == {
+        "x": "numerical",
+        "code": "categorical",
+        "plan": "categorical",
+    }
+    assert document["threshold"] == 0.3
+    (chunk,) = document["chunks"]
+    assert chunk["start"] == 0 and chunk["end"] == 1_500
+    assert not chunk["dataset_drift"]
+
+
+def test_text_mode_prints_a_table_and_fail_on_drift_exits_1(files) -> None:
+    args = ["compare", "--reference", str(files["reference"]), "--current", str(files["shifted"])]
+    result = invoke(*args, "--threshold", "0.25")
+    assert result.exit_code == 0, result.output
+    assert "chunk 0 rows 0-1,500: DRIFT" in result.stdout
+    assert "x" in result.stdout and "wasserstein" in result.stdout
+    assert invoke(*args, "--threshold", "0.25", "--fail-on-drift").exit_code == 1
+    assert invoke(*args, "--fail-on-drift").exit_code == 0  # 25 % < 50 %: no dataset drift
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--current", "{dir}/missing.csv"], "--current {dir}/missing.csv: file not found"),
+        (["--current", "{same}", "--columns", "x,nope"], "{reference}: column 'nope'"),
+        (["--current", "{same}", "--categorical", "nope"], "column 'nope' (from --categorical)"),
+        (["--current", "{same}", "--columns", "x", "--categorical", "y"], "not in --columns"),
+        (["--current", "{same}", "--numerical", "plan"], "'plan' has type object"),
+        (["--current", "{same}", "--threshold", "1.5"], "--threshold: expected a share"),
+        (["--current", "{same}", "--columns", "seen_at"], "'seen_at' has type"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message_naming_file_and_column(files, extra, message) -> None:
+    values = {key: str(path) for key, path in files.items()}
+    extra = [e.format(**values) for e in extra]
+    result = invoke("compare", "--reference", str(files["reference"]), *extra)
+    assert result.exit_code == 2, result.output
+    assert message.format(**values) in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_column_missing_from_the_current_file_names_that_file(files, tmp_path) -> None:
+    current = tmp_path / "current.parquet"
+    pd.read_parquet(files["shifted"]).drop(columns="y").to_parquet(current)
+    result = invoke("compare", "--reference", str(files["reference"]), "--current", str(current))
+    assert result.exit_code == 2
+    assert f"--current {current}: column 'y' not found" in result.stderr
+
+
+def test_run_with_a_bad_window_exits_2(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LIFTGATE_HOME", str(tmp_path))
+    result = invoke("run", "--window", "soon")
+    assert result.exit_code == 2
+    assert "--window: expected a time span" in result.stderr

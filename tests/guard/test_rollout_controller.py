@@ -1,0 +1,223 @@
+"""The rollout controller on a real MLflow registry (no Ray): steps, rollback with an alert,
+promotion and its undo, and the weights/aliases transition under injected failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from configs.loader import DEFAULT_DIR, load_config
+from experiments.logs import (
+    DECISION_SCHEMA,
+    OUTCOME_SCHEMA,
+    LogWriter,
+    decision_log_dir,
+    outcome_log_dir,
+)
+from liftgate import audit
+from liftgate.cli import app
+from liftgate.guard.alerts import AlertReceiver
+from liftgate.guard.controller import RolloutController, RolloutError
+from liftgate.guard.state import read_record
+from liftgate.home import HOME_ENV, Home
+from registry.client import ModelRegistry
+from serving.canary_state import read_split
+
+pytestmark = pytest.mark.slow
+
+NAME = "canary-test"
+ROLLOUT = {
+    "name": NAME,
+    "steps": [
+        {"weight": 0.1, "min_units": 300, "min_duration_s": 0},
+        {"weight": 0.3, "min_units": 300, "min_duration_s": 0},
+        {"weight": 1.0},
+    ],
+    "analysis": {"interval_s": 1, "attribution_window_hours": 1},
+    "metrics": [{"name": "conversion", "kind": "binomial", "column": "converted"}],
+    "drift": {"enabled": False},
+}
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "configs"
+    shutil.copytree(DEFAULT_DIR, directory, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    (directory / "rollouts" / f"{NAME}.yaml").write_text(yaml.safe_dump(ROLLOUT))
+    return directory
+
+
+@pytest.fixture
+def receiver():
+    receiver = AlertReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def home(trained: dict, tmp_path: Path, monkeypatch, receiver) -> Home:
+    """A copy of the shared trained home: v1 champion, v2 challenger (tests/conftest.py)."""
+    copy = Home(tmp_path / "home")
+    shutil.copytree(trained["home"].root, copy.root)
+    monkeypatch.setenv(HOME_ENV, str(copy.root))
+    monkeypatch.setenv("LIFTGATE_ALERT_WEBHOOK", receiver.url)
+    return copy
+
+
+def controller(home: Home, config_dir: Path, registry=None) -> RolloutController:
+    return RolloutController(load_config(config_dir), home, registry=registry)
+
+
+def log_traffic(home: Home, units: int, canary_rate: float, comparison_rate: float, seed=0):
+    """Decisions of the rollout's canary and baseline groups, with conversions."""
+    rng = np.random.default_rng(seed)
+    now = dt.datetime.now(dt.UTC)
+    base = dict(
+        ts=now,
+        features=[0.0],
+        contract_version="1",
+        actions=["email_10"],
+        scores=[1.0],
+        probabilities=[0.1],
+        chosen="email_10",
+        propensity=1.0,
+        policy="greedy_epsilon",
+        model_name="m",
+        model_version="1",
+        model_alias="champion",
+        experiment=f"rollout/{NAME}",
+        fallback=False,
+        fallback_reason=None,
+        cold_start=False,
+        latency_ms=2.0,
+        trace_id="t",
+        request_id=None,
+    )
+    with (
+        LogWriter(decision_log_dir(home.root), DECISION_SCHEMA) as decisions,
+        LogWriter(outcome_log_dir(home.root), OUTCOME_SCHEMA) as outcomes,
+    ):
+        for arm, rate in (("canary", canary_rate), ("baseline", comparison_rate)):
+            for i in range(units):
+                decision_id = f"{arm}-{seed}-{i}"
+                decisions.append(
+                    {
+                        **base,
+                        "decision_id": decision_id,
+                        "customer_id": f"{arm}{seed}-{i}",
+                        "arm": arm,
+                    }
+                )
+                if rng.random() < rate:
+                    outcomes.append(
+                        dict(
+                            outcome_id=f"o{decision_id}",
+                            decision_id=decision_id,
+                            ts=now,
+                            event="conversion",
+                            value=1.0,
+                            received_ts=now,
+                            known_decision=True,
+                        )
+                    )
+
+
+def test_a_regressing_challenger_is_rolled_back_with_an_alert(home, config_dir, receiver):
+    guard = controller(home, config_dir)
+    record = guard.start(NAME)
+    split, _ = read_split(home.root)
+    assert (record["status"], split.weight, split.challenger) == ("running", 0.1, "2")
+    log_traffic(home, units=3_000, canary_rate=0.05, comparison_rate=0.10)
+    result = guard.tick(NAME)
+    assert result["verdict"]["kind"] == "ROLLBACK"
+    assert result["action"]["action"] == "rollback"
+    assert result["action"]["seconds_after_verdict"] < 2.0
+    assert read_split(home.root)[0] is None
+    aliases = ModelRegistry(home).aliases(guard.model)
+    assert "challenger" not in aliases and aliases["champion"] == "1"
+    assert read_record(home.root, NAME)["status"] == "rolled_back"
+    alert = receiver.received[-1]
+    assert alert["alert"] == "rollout_rolled_back" and "conversion" in alert["summary"]
+    assert alert["evidence"]["kind"] == "ROLLBACK" and alert["action"]["elapsed_s"] < 2.0
+    actions = [r["action"] for r in audit.read(home.audit_log)]
+    assert {"guard_verdict", "rollout_rolled_back", "alias_removed"} <= set(actions)
+
+
+def test_a_good_challenger_is_promoted_step_by_step_and_undone_in_one_command(home, config_dir):
+    guard = controller(home, config_dir)
+    guard.start(NAME)
+    assert guard.tick(NAME)["verdict"]["kind"] == "HOLD"  # no exposure yet
+    log_traffic(home, units=400, canary_rate=0.1, comparison_rate=0.1, seed=1)
+    step = guard.tick(NAME)
+    assert step["verdict"]["kind"] == "PROMOTE" and read_split(home.root)[0].weight == 0.3
+    promoted = guard.tick(NAME)
+    assert promoted["action"]["action"] == "promoted"
+    registry = ModelRegistry(home)
+    aliases = registry.aliases(guard.model)
+    assert (aliases["champion"], aliases["previous"]) == ("2", "1") and "challenger" not in aliases
+    assert read_split(home.root)[0] is None
+    result = CliRunner().invoke(app, ["rollback", NAME, "--config-dir", str(config_dir)])
+    assert result.exit_code == 0, result.output
+    assert registry.aliases(guard.model)["champion"] == "1"
+
+
+class FlakyRegistry:
+    """The real registry whose alias changes fail the first `failures` times."""
+
+    def __init__(self, registry: ModelRegistry, failures: int):
+        self.registry, self.failures = registry, failures
+
+    def set_aliases(self, *args, **kwargs):
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("injected: registry unreachable")
+        return self.registry.set_aliases(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.registry, name)
+
+
+def test_an_alias_failure_between_weights_and_aliases_is_retried(home, config_dir):
+    flaky = FlakyRegistry(ModelRegistry(home), failures=2)
+    guard = controller(home, config_dir, registry=flaky)
+    guard.start(NAME)
+    record = guard.abort(NAME)
+    assert record["status"] == "aborted" and read_split(home.root)[0] is None
+    assert "challenger" not in flaky.registry.aliases(guard.model)
+
+
+def test_a_lasting_alias_failure_is_compensated_so_both_sides_agree(home, config_dir):
+    flaky = FlakyRegistry(ModelRegistry(home), failures=0)
+    guard = controller(home, config_dir, registry=flaky)
+    guard.start(NAME)
+    before = read_split(home.root)[0]
+    flaky.failures = 100
+    log_traffic(home, units=3_000, canary_rate=0.05, comparison_rate=0.10)
+    result = guard.tick(NAME)
+    assert result["action"]["action"] == "rollback_failed"
+    split = read_split(home.root)[0]
+    assert split is not None and split.weight == before.weight  # weights set back
+    assert flaky.registry.aliases(guard.model)["challenger"] == "2"  # aliases untouched
+    assert read_record(home.root, NAME)["status"] == "running"  # retried next interval
+    flaky.failures = 0
+    assert guard.tick(NAME)["action"]["action"] == "rollback"
+    assert read_split(home.root)[0] is None
+
+
+def test_commands_refuse_what_cannot_be_done(home, config_dir):
+    guard = controller(home, config_dir)
+    with pytest.raises(RolloutError, match="never started"):
+        guard.status(NAME)
+    with pytest.raises(RolloutError, match="no rollout"):
+        guard.start("nope")
+    guard.start(NAME)
+    with pytest.raises(RolloutError, match="already running"):
+        guard.start(NAME)
+    result = CliRunner().invoke(app, ["rollout", "resume", NAME, "--config-dir", str(config_dir)])
+    assert result.exit_code == 1 and "not paused" in result.output

@@ -1,0 +1,163 @@
+"""End to end: a served bandit on the real Ray Serve application (two replicas sharing
+LIFTGATE_HOME) learns from posted outcomes, and after a stop and a start serves exactly the
+policy it persisted.
+
+The configuration is the packaged one with Ray Serve's Python proxy instead of HAProxy, whose
+fixed stats ports (8404, 9101) collide with any other Serve application on the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import yaml
+
+from configs.loader import load_config
+from configs.schema import ExperimentConfig
+from experiments import state as experiment_state
+from experiments.bandits.served import ServedBandit
+from experiments.bandits.spec import BanditSpec
+from experiments.bandits.store import BanditStore
+from experiments.bandits.updater import settle_seconds, update_bandit
+from liftgate.home import Home
+from liftgate.world import World
+from registry.client import ModelRegistry
+from registry.pipeline import train_and_register
+from serving import runner
+
+pytestmark = pytest.mark.slow
+CONFIG = load_config()
+WINDOW_HOURS = 0.001  # 3.6 s
+EXPERIMENT = ExperimentConfig.model_validate(
+    {
+        "name": "bandit-e2e",
+        "kind": "bandit",
+        "layer": "bandits",
+        "bandit": {
+            "policy": "thompson",
+            "attribution_window_hours": WINDOW_HOURS,
+            "update_every_s": 3600,  # the replicas update once as they start; the test, once
+        },
+        "arms": [
+            {"name": "uniform", "weight": 0.1, "policy": "uniform_random"},
+            {"name": "learner", "weight": 0.9, "policy": "bandit"},
+        ],
+        "primary_metric": {"name": "conversion", "kind": "binomial", "column": "converted"},
+    }
+)
+SPEC = BanditSpec(EXPERIMENT, CONFIG.features, CONFIG.actions)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def home() -> Iterator[Home]:
+    """A short LIFTGATE_HOME with a world, a champion, the online store and the bandit running."""
+    root = Path(tempfile.mkdtemp(prefix="lgb-", dir="/tmp"))
+    home = Home(root).ensure()
+    world_dir = home.worlds / "w"
+    World(seed=5, n_customers=4_000).write(world_dir, rows=30_000)
+    summary = train_and_register(world_dir, CONFIG, ModelRegistry(home, CONFIG.models.registry))
+    assert summary["aliases"] == ["champion"]
+    (root / "online_store").mkdir()
+    shutil.copy(world_dir / "customers.parquet", root / "online_store" / "customers.parquet")
+    experiment_state.start(root, EXPERIMENT)
+    yield home
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("configs")
+    shutil.copytree(CONFIG.directory, directory, dirs_exist_ok=True)
+    settings = yaml.safe_load((directory / "serving.yaml").read_text())
+    settings["mode"]["haproxy"] = False
+    (directory / "serving.yaml").write_text(yaml.safe_dump(settings))
+    return directory
+
+
+def stop(pid: int, timeout_s: float = 60.0) -> None:
+    """SIGTERM `liftgate serve` (Serve and Ray shut down, logs flush) and reap it: it is this
+    process's child, so `runner.stop_process` alone would wait on its zombie."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG) == (0, 0):
+        time.sleep(0.25)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)  # Ray's agents that outlive the driver
+
+
+@contextmanager
+def serving(home: Home, port: int, config_dir: Path) -> Iterator[str]:
+    """`liftgate serve --detach` until the block ends."""
+    info = runner.serve_detached(home, "127.0.0.1", port, "fused", config_dir)
+    try:
+        yield info["url"]
+    finally:
+        stop(info["pid"])
+
+
+def decide_all(url: str, customers: range) -> list[dict]:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        return [
+            client.post("/v1/decide", json={"customer_id": f"c{i:07d}"}).json() for i in customers
+        ]
+
+
+def test_bandit_state_survives_a_restart_and_is_what_is_served(home: Home, config_dir) -> None:
+    port = free_port()
+    started = time.monotonic()
+    with serving(home, port, config_dir) as url:
+        first = decide_all(url, range(80))
+        learner = [a for a in first if a["arm"] == "learner"]
+        assert learner and {a["policy"] for a in learner} == {"bandit:thompson"}
+        converted = [a for a in learner if a["chosen"] == "email_20"]
+        assert converted
+        with httpx.Client(base_url=url, timeout=10) as client:
+            for answer in converted:
+                outcome = {"decision_id": answer["decision_id"], "event": "conversion"}
+                assert client.post("/v1/outcomes", json=outcome).status_code == 200
+        time.sleep(CONFIG.serving.decision_log.max_age_s + 1.5)  # the replicas flush their logs
+        closed = dt.datetime.now(dt.UTC) + dt.timedelta(
+            hours=WINDOW_HOURS, seconds=settle_seconds(CONFIG)
+        )
+        summary = update_bandit(home, CONFIG, SPEC.name, now=closed)
+        assert summary["learned"] == len(learner)
+    persisted = json.loads(BanditStore(home.root, SPEC.name).path.read_text())
+    assert persisted["policy"]["n_updates"] == len(learner)
+    email_20 = SPEC.action_ids.index("email_20")
+    assert persisted["policy"]["state"]["alpha_"][email_20] == 1 + len(converted)
+
+    with serving(home, port, config_dir) as url:
+        second = decide_all(url, range(80, 140))
+    print(f"two starts and stops of Ray Serve: {time.monotonic() - started:.0f} s")
+
+    restored = BanditStore(home.root, SPEC.name).read()
+    assert restored.policy.state_dict() == persisted["policy"]  # nothing new had closed
+    served = ServedBandit(SPEC, restored.policy)
+    learner = [a for a in second if a["arm"] == "learner"]
+    assert learner and not any(a["fallback"] for a in second)
+    for answer in learner:
+        eligible = np.sort([SPEC.action_ids.index(r["action"]) for r in answer["ranked"]])
+        replayed = served.allocate(answer["decision_id"], np.zeros(13), eligible, None)
+        assert SPEC.action_ids[int(eligible[replayed.index])] == answer["chosen"]
+        assert replayed.propensity == answer["propensity"]
+    assert np.mean([a["chosen"] == "email_20" for a in learner]) > 0.5  # what it learned
