@@ -41,6 +41,9 @@ bench: setup
 	-$(BIN)/python load_tests/bench_stats.py
 	-$(BIN)/python load_tests/bench_bandits.py
 	-$(BIN)/python load_tests/bench_ope_uplift.py
+	-$(BIN)/python load_tests/bench_guard.py
+	-$(BIN)/python load_tests/bench_drift.py
+	-$(BIN)/python load_tests/bench_canary_switch.py
 	-$(BIN)/python load_tests/bench_decide.py
 
 clean:

@@ -208,6 +208,10 @@ def stop_process(pid: int, timeout_s: float = 90.0) -> bool:
         return False
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        # Our own child stays a zombie (and answers kill 0) until it is reaped.
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                break
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

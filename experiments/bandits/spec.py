@@ -64,34 +64,41 @@ class LinearContext:
     context of a linear policy: intercept, one-hot categories, 0/1 booleans, scaled numbers."""
 
     def __init__(self, features: FeaturesConfig):
-        self.specs = tuple(features.features)
-        self._columns: list[tuple[int, int, float, float]] = []  # (source, width, low, span)
-        for j, spec in enumerate(self.specs):
+        self.n_features = len(features.features)
+        numeric: list[tuple[int, int, float, float]] = []  # (source, target, low, span)
+        categories: list[tuple[int, int, int]] = []  # (source, first target, width)
+        at = 1  # column 0 is the intercept
+        for j, spec in enumerate(features.features):
             if spec.dtype == "category":
-                self._columns.append((j, len(spec.categories), 0.0, 1.0))
-            elif spec.dtype == "bool" or spec.range is None:
-                self._columns.append((j, 1, 0.0, 1.0))
-            else:
+                categories.append((j, at, len(spec.categories)))
+                at += len(spec.categories)
+                continue
+            low, span = 0.0, 1.0
+            if spec.dtype != "bool" and spec.range is not None:
                 low, high = (np.log1p(v) if spec.transform == "log1p" else v for v in spec.range)
-                self._columns.append((j, 1, float(low), float(high - low) or 1.0))
-        self.dimension = 1 + sum(width for _, width, _, _ in self._columns)
+                low, span = float(low), float(high - low) or 1.0
+            numeric.append((j, at, low, span))
+            at += 1
+        self.dimension = at
+        numbers = np.array(numeric, dtype=np.float64).reshape(-1, 4)
+        self._numeric_source, self._numeric_target = numbers[:, :2].astype(np.int64).T
+        self._low, self._span = numbers[:, 2], numbers[:, 3]
+        self._category_source, self._category_first, self._category_width = (
+            np.array(categories, dtype=np.int64).reshape(-1, 3).T
+        )
 
     def encode(self, rows: np.ndarray) -> np.ndarray:
         rows = np.atleast_2d(np.asarray(rows, dtype=np.float64))
-        if rows.shape[1] != len(self.specs):
+        if rows.shape[1] != self.n_features:
             raise ValueError(
-                f"a contract vector has {len(self.specs)} features; got {rows.shape[1]}"
+                f"a contract vector has {self.n_features} features; got {rows.shape[1]}"
             )
         out = np.zeros((len(rows), self.dimension))
         out[:, 0] = 1.0
-        at = 1
-        for j, width, low, span in self._columns:
-            if self.specs[j].dtype == "category":
-                codes = np.clip(rows[:, j].astype(np.int64), 0, width - 1)
-                out[np.arange(len(rows)), at + codes] = 1.0
-            else:
-                out[:, at] = (rows[:, j] - low) / span
-            at += width
+        out[:, self._numeric_target] = (rows[:, self._numeric_source] - self._low) / self._span
+        codes = rows[:, self._category_source].astype(np.int64)
+        np.clip(codes, 0, self._category_width - 1, out=codes)
+        out[np.arange(len(rows))[:, None], self._category_first + codes] = 1.0
         return out
 
 

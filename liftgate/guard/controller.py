@@ -276,6 +276,7 @@ class RolloutController:
             if record.get("status") != records.RUNNING:
                 return {"rollout": name, "status": record.get("status"), "verdict": None}
             now = self.clock()
+            started = time.perf_counter()
             observation = observe(
                 self.home.root,
                 rollout,
@@ -284,7 +285,9 @@ class RolloutController:
                 _parse(record["step_started_at"]),
                 now,
             )
+            observed = time.perf_counter()
             drift = self._drift(rollout, record, now)
+            drift_checked = time.perf_counter()
             verdict = judge_interval(
                 rollout,
                 observation.progress,
@@ -300,6 +303,11 @@ class RolloutController:
                 "at": now.isoformat(),
                 "decisions": observation.decisions,
                 "units": observation.units,
+                "seconds": {
+                    "observe": round(observed - started, 3),
+                    "drift": round(drift_checked - observed, 3),
+                    "judge": round(decided - drift_checked, 4),
+                },
             }
             self._audit(
                 "guard_verdict", record, GUARD, verdict=verdict.kind.value, summary=verdict.summary

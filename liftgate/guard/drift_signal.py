@@ -20,16 +20,23 @@ def drift_check(
 ) -> Callable[[RolloutConfig], DriftObservation]:
     from drift.job import InsufficientData, run_drift_job
 
+    def run(rollout: RolloutConfig, html: bool):
+        return run_drift_job(
+            home,
+            config,
+            "champion",
+            f"{rollout.drift.window_rows} rows",
+            threshold=rollout.drift.max_drift_share,
+            registry=registry,
+            html=html,
+        )
+
     def check(rollout: RolloutConfig) -> DriftObservation:
+        # Evidently's HTML report takes seconds and megabytes: only for drift, as evidence.
         try:
-            result = run_drift_job(
-                home,
-                config,
-                "champion",
-                f"{rollout.drift.window_rows} rows",
-                threshold=rollout.drift.max_drift_share,
-                registry=registry,
-            )
+            result = run(rollout, html=False)
+            if result.dataset_drift or result.drift_share >= rollout.drift.max_drift_share:
+                result = run(rollout, html=True)
         except InsufficientData:
             return DriftObservation(checked=False, dataset_drift=False, drift_share=0.0)
         return DriftObservation(

@@ -22,12 +22,12 @@ challenger are measured, not assumed (``load_tests/bench_guard.py``).
 >>> rollout = load_file(DEFAULT_DIR / "rollouts" / "scorer-canary.yaml", RolloutConfig)
 >>> bad = simulate_rollout(rollout, Challenger(conversion_effect=-0.10), seed=3)
 >>> bad.outcome, bad.step_index + 1, bad.intervals, bad.canary_decisions
-('rolled_back', 2, 5, 19600)
+('rolled_back', 2, 7, 16443)
 >>> print(bad.summary)
-conversion −11.5 % (95 % CS −20.2 % … −2.8 %, anytime p 0.001) below the −2 % limit
+conversion −12.1 % (95 % CS −21.5 % … −2.7 %, anytime p 0.002) below the −2 % limit
 >>> equal = simulate_rollout(rollout, Challenger(conversion_effect=0.0), seed=1)
 >>> equal.outcome, equal.intervals, equal.seconds
-('promoted', 9, 90.0)
+('promoted', 18, 180.0)
 
 Practice: the simulation studies of sequential tests in Johari, Koomen, Pekelis, Walsh
 (2017), "Peeking at A/B Tests: Why it matters, and what to do about it", KDD, applied to

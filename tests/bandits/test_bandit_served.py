@@ -12,7 +12,7 @@ from served_helpers import CONFIG, NOON, bandit_experiment, decision, spec_of, w
 
 from experiments import state as experiment_state
 from experiments.bandits.base import Batch, Policy
-from experiments.bandits.served import BanditProvider, ServedBandit, decision_generator
+from experiments.bandits.served import BanditProvider, ServedBandit, reseed
 from experiments.bandits.store import BanditState, BanditStore
 from experiments.router import Assignment
 from liftgate.contract import FeatureContract
@@ -66,7 +66,7 @@ def test_logged_propensities_are_the_distribution_the_action_was_drawn_from() ->
     for i in range(50):
         decision_id = f"decision-{i}"
         choice = served.allocate(decision_id, np.zeros(13), eligible, None)
-        reference.rng_ = decision_generator(decision_id)
+        reseed(reference.rng_, decision_id)
         p, _ = reference.distribution(None, eligible)
         np.testing.assert_array_equal(choice.propensities, p)
         expected = np.searchsorted(np.cumsum(p), unit_draw(decision_id), side="right")
@@ -154,6 +154,21 @@ def test_a_state_of_another_configuration_is_not_served(tmp_path: Path, caplog) 
         provider.refresh(router)
     assert provider.get(assignment) is None
     assert "is not served (rules fallback)" in caplog.text and "UCB" in caplog.text
+
+
+def test_a_failed_update_keeps_the_last_state_served(tmp_path: Path, monkeypatch, caplog):
+    router, assignment = running(tmp_path, bandit_experiment(update_every_s=0.001))
+    provider = BanditProvider(CONFIG, Home(tmp_path))
+    provider.refresh(router)
+
+    def unreadable_logs(*args, **kwargs):
+        raise OSError("decision log unreadable")
+
+    monkeypatch.setattr("experiments.bandits.served.update_experiment", unreadable_logs)
+    with caplog.at_level(logging.WARNING):
+        provider.refresh(router)
+    assert provider.get(assignment) is not None
+    assert "update failed: decision log unreadable" in caplog.text
 
 
 def test_stopped_experiments_are_dropped(tmp_path: Path) -> None:

@@ -1,19 +1,15 @@
-"""End to end: a served bandit on the real Ray Serve application (two replicas sharing
-LIFTGATE_HOME) learns from posted outcomes, and after a stop and a start serves exactly the
-policy it persisted.
+"""End to end: a served bandit on the real application learns from posted outcomes, and after a
+stop and a start serves exactly the policy it persisted.
 
-The configuration is the packaged one with Ray Serve's Python proxy instead of HAProxy, whose
-fixed stats ports (8404, 9101) collide with any other Serve application on the machine.
+The application is the Ray Serve one, started and stopped twice, with two replicas
+sharing LIFTGATE_HOME.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import os
 import shutil
-import signal
 import socket
 import tempfile
 import time
@@ -24,7 +20,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import yaml
 
 from configs.loader import load_config
 from configs.schema import ExperimentConfig
@@ -84,35 +79,15 @@ def home() -> Iterator[Home]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("configs")
-    shutil.copytree(CONFIG.directory, directory, dirs_exist_ok=True)
-    settings = yaml.safe_load((directory / "serving.yaml").read_text())
-    settings["mode"]["haproxy"] = False
-    (directory / "serving.yaml").write_text(yaml.safe_dump(settings))
-    return directory
-
-
-def stop(pid: int, timeout_s: float = 60.0) -> None:
-    """SIGTERM `liftgate serve` (Serve and Ray shut down, logs flush) and reap it: it is this
-    process's child, so `runner.stop_process` alone would wait on its zombie."""
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and os.waitpid(pid, os.WNOHANG) == (0, 0):
-        time.sleep(0.25)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)  # Ray's agents that outlive the driver
-
-
 @contextmanager
-def serving(home: Home, port: int, config_dir: Path) -> Iterator[str]:
-    """`liftgate serve --detach` until the block ends."""
-    info = runner.serve_detached(home, "127.0.0.1", port, "fused", config_dir)
+def serving(home: Home, port: int) -> Iterator[str]:
+    """The Ray Serve application (two replicas sharing LIFTGATE_HOME) until the block ends;
+    `liftgate stop`'s shutdown flushes the replicas' logs."""
+    info = runner.serve_detached(home, "127.0.0.1", port, "fused", CONFIG.directory)
     try:
         yield info["url"]
     finally:
-        stop(info["pid"])
+        runner.stop_process(info["pid"])
 
 
 def decide_all(url: str, customers: range) -> list[dict]:
@@ -122,10 +97,10 @@ def decide_all(url: str, customers: range) -> list[dict]:
         ]
 
 
-def test_bandit_state_survives_a_restart_and_is_what_is_served(home: Home, config_dir) -> None:
+def test_bandit_state_survives_a_restart_and_is_what_is_served(home: Home) -> None:
     port = free_port()
     started = time.monotonic()
-    with serving(home, port, config_dir) as url:
+    with serving(home, port) as url:
         first = decide_all(url, range(80))
         learner = [a for a in first if a["arm"] == "learner"]
         assert learner and {a["policy"] for a in learner} == {"bandit:thompson"}
@@ -135,7 +110,7 @@ def test_bandit_state_survives_a_restart_and_is_what_is_served(home: Home, confi
             for answer in converted:
                 outcome = {"decision_id": answer["decision_id"], "event": "conversion"}
                 assert client.post("/v1/outcomes", json=outcome).status_code == 200
-        time.sleep(CONFIG.serving.decision_log.max_age_s + 1.5)  # the replicas flush their logs
+        time.sleep(CONFIG.serving.decision_log.max_age_s + 1.5)  # the workers flush their logs
         closed = dt.datetime.now(dt.UTC) + dt.timedelta(
             hours=WINDOW_HOURS, seconds=settle_seconds(CONFIG)
         )
@@ -146,9 +121,9 @@ def test_bandit_state_survives_a_restart_and_is_what_is_served(home: Home, confi
     email_20 = SPEC.action_ids.index("email_20")
     assert persisted["policy"]["state"]["alpha_"][email_20] == 1 + len(converted)
 
-    with serving(home, port, config_dir) as url:
+    with serving(home, port) as url:
         second = decide_all(url, range(80, 140))
-    print(f"two starts and stops of Ray Serve: {time.monotonic() - started:.0f} s")
+    print(f"two starts and stops of the application: {time.monotonic() - started:.0f} s")
 
     restored = BanditStore(home.root, SPEC.name).read()
     assert restored.policy.state_dict() == persisted["policy"]  # nothing new had closed
