@@ -258,8 +258,9 @@ def _report(summary: dict) -> str:
         lines.append(
             f"rollback   weights + aliases in {transition.get('elapsed_s', float('nan')):.3f} s "
             f"({transition.get('seconds_after_verdict', float('nan')):.3f} s after the verdict); "
-            "; every replica serving without the canary "
-            f"{summary['rollback']['replicas_applied_s_after_verdict']:.2f} s after the verdict"
+            "every replica serving without the canary "
+            f"{summary['rollback']['replicas_applied_s_after_verdict']:.2f} s after the guard's "
+            "interval began (target ≤ 2 s)"
         )
     for alert in summary["alerts"]:
         lines.append(f"alert      [{alert['severity']}] {alert['alert']}: {alert['summary']}")
