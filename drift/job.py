@@ -42,7 +42,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -248,8 +248,20 @@ def resolve_version(registry, name: str, model_ref: str) -> tuple[str, str | Non
     return version, model_ref
 
 
+#: Training profiles already read, by (tracking store, model, version): a registered
+#: version's artifacts never change, and the guard checks drift every few minutes.
+_PROFILES: dict[tuple[str, str, str], tuple[pd.DataFrame, dict[str, str]]] = {}
+
+
 def load_reference(registry, name: str, version: str) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The training profile of ``name`` v``version`` and the version's tags."""
+    """The training profile of ``name`` v``version`` and the version's tags (cached)."""
+    key = (registry.home.mlflow_uri, name, str(version))
+    if key not in _PROFILES:
+        _PROFILES[key] = _download_reference(registry, name, version)
+    return _PROFILES[key]
+
+
+def _download_reference(registry, name: str, version: str) -> tuple[pd.DataFrame, dict[str, str]]:
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -297,7 +309,7 @@ def run_drift_job(
     threshold: float = DEFAULT_THRESHOLD,
     min_rows: int = MIN_ROWS,
     prediction_action: str = "uniform",
-    html: bool = True,
+    html: bool | Literal["on_drift"] = True,
     html_dir: Path | None = None,
     now: dt.datetime | None = None,
     seed: int = DEFAULT_SEED,
@@ -306,7 +318,9 @@ def run_drift_job(
     """Compare what ``model_ref`` served in ``window`` with its training profile.
 
     Writes ``report.html`` (Evidently) and ``summary.json`` under
-    ``LIFTGATE_HOME/drift/<UTC timestamp>/`` (or ``html_dir``) unless ``html`` is False.
+    ``LIFTGATE_HOME/drift/<UTC timestamp>/`` (or ``html_dir``) unless ``html`` is False;
+    with ``html="on_drift"`` only when something drifted (the guard's schedule: the report
+    takes seconds and megabytes, and is evidence only when there is drift).
     Raises RegistryError (no such alias/version), FileNotFoundError (no training profile),
     InsufficientData (fewer than ``min_rows`` scored decisions) or ValueError.
     """
@@ -389,7 +403,7 @@ def run_drift_job(
         rows_tested=len(current),
         notes=notes,
     )
-    if not html:
+    if not html or (html == "on_drift" and not result.drifted):
         return result
     out = Path(html_dir) if html_dir is not None else _report_dir(home, now)
     report = save_html_report(

@@ -232,6 +232,10 @@ def run_scenario(
         "champion_before": champion_before,
         "champion_after": registry.alias_version(name, "champion"),
         "challenger": trained["challenger"]["version"],
+        "challenger_offline": {  # what the validation gate saw, on the challenger's own data
+            "auc": trained["challenger"]["metrics"]["auc"],
+            "gate_passed": trained["challenger"]["gate"]["passed"],
+        },
         "challenger_weight_after": record["weight"],
         "rollback": None
         if applied_s is None
@@ -251,7 +255,9 @@ def _report(summary: dict) -> str:
         f"decisions (rollout {summary['status']})",
         f"champion   v{summary['champion_before']} → v{summary['champion_after']} "
         f"(challenger v{summary['challenger']}, "
-        f"weight now {summary['challenger_weight_after']:.0%})",
+        f"weight now {summary['challenger_weight_after']:.0%}; offline: auc "
+        f"{summary['challenger_offline']['auc']:.3f}, gate "
+        f"{'passed' if summary['challenger_offline']['gate_passed'] else 'failed'})",
     ]
     if summary["rollback"]:
         transition = summary["rollback"]["transition"] or {}

@@ -103,7 +103,7 @@ class RolloutController:
         if drift_check is None:
             from liftgate.guard.drift_signal import drift_check as job_drift_check
 
-            drift_check = job_drift_check(home, config, registry)
+            drift_check = job_drift_check(home, config, lambda: self.registry)
         self.drift_check = drift_check
         self.model = config.models.scorer.name
 

@@ -16,27 +16,23 @@ from liftgate.home import Home
 
 
 def drift_check(
-    home: Home, config: LiftgateConfig, registry=None
+    home: Home, config: LiftgateConfig, registry: Callable[[], object]
 ) -> Callable[[RolloutConfig], DriftObservation]:
-    from drift.job import InsufficientData, run_drift_job
-
-    def run(rollout: RolloutConfig, html: bool):
-        return run_drift_job(
-            home,
-            config,
-            "champion",
-            f"{rollout.drift.window_rows} rows",
-            threshold=rollout.drift.max_drift_share,
-            registry=registry,
-            html=html,
-        )
+    """`registry` gives the caller's (lazily connected) model registry."""
 
     def check(rollout: RolloutConfig) -> DriftObservation:
-        # Evidently's HTML report takes seconds and megabytes: only for drift, as evidence.
+        from drift.job import InsufficientData, run_drift_job  # pandas, Evidently: when used
+
         try:
-            result = run(rollout, html=False)
-            if result.dataset_drift or result.drift_share >= rollout.drift.max_drift_share:
-                result = run(rollout, html=True)
+            result = run_drift_job(
+                home,
+                config,
+                "champion",
+                f"{rollout.drift.window_rows} rows",
+                threshold=rollout.drift.max_drift_share,
+                registry=registry(),
+                html="on_drift",
+            )
         except InsufficientData:
             return DriftObservation(checked=False, dataset_drift=False, drift_share=0.0)
         return DriftObservation(

@@ -5,7 +5,6 @@ takes the challenger out of serving within seconds."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -26,12 +25,6 @@ ROLLOUT = {
     "steps": [{"weight": 0.3, "min_units": 1_000_000}, {"weight": 1.0}],  # the guard holds
     "drift": {"enabled": False},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def replica_pids() -> set[str]:
@@ -60,10 +53,12 @@ def setup(trained: dict, tmp_path: Path) -> tuple[Home, Path]:
     return home, config_dir
 
 
-def test_canary_weights_reach_replicas_in_place_and_abort_takes_the_challenger_out(setup):
+def test_canary_weights_reach_replicas_in_place_and_abort_takes_the_challenger_out(
+    setup, free_port
+):
     home, config_dir = setup
     config = load_config(config_dir)
-    info = runner.serve_detached(home, "127.0.0.1", free_port(), "fused", config_dir)
+    info = runner.serve_detached(home, "127.0.0.1", free_port, "fused", config_dir)
     url = info["url"]
     try:
         before = replica_pids()

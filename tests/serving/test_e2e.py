@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import httpx
@@ -24,12 +23,6 @@ pytestmark = pytest.mark.slow
 CONFIG = load_config()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     """A home with a world, a champion model and the online store in place."""
@@ -43,8 +36,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     return home
 
 
-def test_ray_serve_decide_log_outcome_join_and_replay(home: Home) -> None:
-    port = free_port()
+def test_ray_serve_decide_log_outcome_join_and_replay(home: Home, free_port: int) -> None:
+    port = free_port
     info = runner.serve_detached(home, "127.0.0.1", port, "fused", CONFIG.directory)
     try:
         url = info["url"]

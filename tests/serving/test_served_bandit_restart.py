@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -57,12 +56,6 @@ EXPERIMENT = ExperimentConfig.model_validate(
 SPEC = BanditSpec(EXPERIMENT, CONFIG.features, CONFIG.actions)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def home() -> Iterator[Home]:
     """A short LIFTGATE_HOME with a world, a champion, the online store and the bandit running."""
@@ -97,8 +90,8 @@ def decide_all(url: str, customers: range) -> list[dict]:
         ]
 
 
-def test_bandit_state_survives_a_restart_and_is_what_is_served(home: Home) -> None:
-    port = free_port()
+def test_bandit_state_survives_a_restart_and_is_what_is_served(home: Home, free_port: int) -> None:
+    port = free_port
     started = time.monotonic()
     with serving(home, port) as url:
         first = decide_all(url, range(80))
