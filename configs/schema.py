@@ -223,7 +223,7 @@ class UpliftArmConfig(Strict):
 class BanditConfig(Strict):
     """A `kind: bandit` experiment's learner, shared by its arms with `policy: bandit`.
 
-    `policy` names a class of `experiments.bandits.simulate.POLICY_CLASSES`, built with
+    `policy` names a class of `experiments.bandits.policies.POLICY_CLASSES`, built with
     `params` (n_actions and n_features are set from the catalogue and the contract). The
     reward of a decision is known when its attribution window closes: `converted` (0/1),
     `revenue`, or `profit` (revenue − the action's cost); no conversion in the window is 0.

@@ -9,7 +9,7 @@ model's P(conversion) of that row.
 Current: the decisions the same version served in a window (the last ``1h``, ``30m``,
 ``1d``… before now, or the last ``N rows``), read from the decision log. A decision's
 ``features`` is the contract-encoded vector, the same transform and order as the design
-matrix's first columns (``liftgate.contract.design_matrix`` appends the action code), so
+matrix's first columns (``liftgate.core.contract.design_matrix`` appends the action code), so
 column ``i`` of the vector is named after column ``i`` of the profile. Fallback decisions
 carry no model score (their probabilities are NaN) and are dropped.
 
@@ -38,7 +38,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,9 +62,9 @@ from drift.compare import (
     sample_positions,
     save_html_report,
 )
-from liftgate.catalogue import ActionCatalogue
-from liftgate.contract import ACTION_COLUMN
-from liftgate.home import Home
+from liftgate.core.catalogue import ActionCatalogue
+from liftgate.core.contract import ACTION_COLUMN
+from liftgate.core.home import Home
 
 PREDICTION = "prediction"
 DEFAULT_WINDOW = "1d"
@@ -236,59 +235,16 @@ def column_types(feature_names: Sequence[str], config: LiftgateConfig) -> dict[s
 # --- the shell: registry, artifacts, log, report ----------------------------------------------
 
 
-def resolve_version(registry, name: str, model_ref: str) -> tuple[str, str | None]:
-    """(version, alias) of ``model_ref``: an alias (``champion``) or a version number."""
-    from registry.errors import RegistryError
-
-    if model_ref.isdigit():
-        return model_ref, None
-    version = registry.alias_version(name, model_ref)
-    if version is None:
-        raise RegistryError(f"model {name!r} has no {model_ref!r} alias", code=2)
-    return version, model_ref
-
-
-#: Training profiles already read, by (tracking store, model, version): a registered
-#: version's artifacts never change, and the guard checks drift every few minutes.
-_PROFILES: dict[tuple[str, str, str], tuple[pd.DataFrame, dict[str, str]]] = {}
-
-
-def load_reference(registry, name: str, version: str) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The training profile of ``name`` v``version`` and the version's tags (cached)."""
-    key = (registry.home.mlflow_uri, name, str(version))
-    if key not in _PROFILES:
-        _PROFILES[key] = _download_reference(registry, name, version)
-    return _PROFILES[key]
-
-
-def _download_reference(registry, name: str, version: str) -> tuple[pd.DataFrame, dict[str, str]]:
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from registry.errors import RegistryError
-    from registry.training_run import REFERENCE_ARTIFACT
-
-    try:
-        model_version = registry.client.get_model_version(name, version)
-    except MlflowException:
-        raise RegistryError(f"model {name!r} has no version {version!r}", code=2) from None
-    tags = dict(model_version.tags)
-    run_id = tags.get("liftgate.run_id", model_version.run_id)
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp
-            )
-            reference = pd.read_parquet(local)
-        except (MlflowException, OSError):
-            raise FileNotFoundError(
-                f"{name} v{version}: run {run_id} has no {REFERENCE_ARTIFACT} (trained before "
-                "training profiles were logged?); retrain to get one"
-            ) from None
+def load_reference(
+    registry, name: str, model_ref: str
+) -> tuple[str, str | None, pd.DataFrame, dict]:
+    """(version, alias, training profile, tags) of ``model_ref``, an alias or a version."""
+    version, alias = registry.resolve(name, model_ref)
+    reference, tags = registry.training_profile(name, version)
     missing = [c for c in (ACTION_COLUMN, PREDICTION) if c not in reference.columns]
     if missing:
-        raise ValueError(f"{REFERENCE_ARTIFACT} of {name} v{version}: no column {missing[0]!r}")
-    return reference, tags
+        raise ValueError(f"training profile of {name} v{version}: no column {missing[0]!r}")
+    return version, alias, reference, tags
 
 
 def _report_dir(home: Home, now: dt.datetime) -> Path:
@@ -337,8 +293,7 @@ def run_drift_job(
     now = now or dt.datetime.now(dt.UTC)
     registry = registry or ModelRegistry(home, config.models.registry)
     name = config.models.scorer.name
-    version, alias = resolve_version(registry, name, model_ref)
-    reference, tags = load_reference(registry, name, version)
+    version, alias, reference, tags = load_reference(registry, name, model_ref)
     feature_names = [c for c in reference.columns if c not in (ACTION_COLUMN, PREDICTION)]
 
     log_dir = decision_log_dir(home.root)

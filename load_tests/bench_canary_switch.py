@@ -6,7 +6,7 @@
 Setup: a throw-away LIFTGATE_HOME under /tmp (World(seed=3, n_customers=5000), 40,000 rows,
 ``train_and_register`` with seeds 0 and 1 → v1 champion, v2 challenger, the customers as
 online store), a copy of ``configs/`` with ``serving.guard: false`` (the bench, not the
-guard, drives the rollout), then ``serving.runner.serve_detached`` (fused, 2 replicas,
+guard, drives the rollout), then ``liftgate.app.runner.serve_detached`` (fused, 2 replicas,
 HAProxy) on ``--port``. Its time until /readyz is printed as the cold start.
 
 While a load thread sends POST /v1/decide at ``--rate`` requests/s (known customer ids;
@@ -14,7 +14,7 @@ non-200 answers and socket errors are errors), a watch thread polls /healthz thr
 HAProxy and on each ingress replica's own direct-ingress port. Then:
 
 - in place: ``--switches`` weight changes 5 % → 25 % → 50 % → 0 → … written with
-  ``serving.canary_state.write_split``; the driver of ``liftgate serve`` sees the new revision
+  ``experiments.canary_state.write_split``; the driver of ``liftgate serve`` sees the new revision
   (it polls every 0.1 s) and redeploys declaratively with a new ``user_config``;
 - rollback: ``RolloutController.start("scorer-canary")`` then ``.abort`` (weights and registry
   aliases in one transition), ``--rollbacks`` times (the challenger alias is put back in
@@ -83,10 +83,10 @@ def pgrep(pattern: str) -> list[int]:
 def wait_for_machine(timeout_s: float) -> None:
     """HAProxy binds fixed ports: one Ray Serve app on the machine at a time."""
     deadline = time.monotonic() + timeout_s
-    while busy := pgrep("liftgate.cli serve"):
+    while busy := pgrep("liftgate.app.cli.main serve"):
         if time.monotonic() > deadline:
-            raise SystemExit(f"another `liftgate.cli serve` is still running: pids {busy}")
-        say(f"waiting: another `liftgate.cli serve` is running (pids {busy}) ...")
+            raise SystemExit(f"another `liftgate.app.cli.main serve` is still running: pids {busy}")
+        say(f"waiting: another `liftgate.app.cli.main serve` is running (pids {busy}) ...")
         time.sleep(10)
 
 
@@ -146,7 +146,7 @@ def build_home(home, rows: int, customers: int) -> tuple[Path, dict]:
     import yaml
 
     from configs.loader import DEFAULT_DIR, load_config
-    from liftgate.world import World
+    from liftgate.sim.world import World
     from registry.client import ModelRegistry
     from registry.pipeline import train_and_register
 
@@ -295,8 +295,8 @@ def measure_switch(watch: Watch, start: float, target: Any, streak: int, direct:
 
 
 def in_place_switches(home, challenger: str, n: int, watch, load, streak, direct, pause_s):
-    from serving.canary import CanarySplit
-    from serving.canary_state import write_split
+    from experiments.canary import CanarySplit
+    from experiments.canary_state import write_split
 
     rows = []
     for i in range(n):
@@ -321,8 +321,8 @@ def in_place_switches(home, challenger: str, n: int, watch, load, streak, direct
 
 def rollbacks(config, home, n: int, watch, load, streak, direct, pause_s):
     """The guard's rollback: start the rollout (5 %), wait until served, abort."""
+    from experiments.canary_state import read_split
     from liftgate.guard.controller import CHALLENGER, RolloutController
-    from serving.canary_state import read_split
 
     controller = RolloutController(config, home)
     challenger = controller.registry.alias_version(controller.model, CHALLENGER)
@@ -386,13 +386,13 @@ def gcs_address(temp_dir: str) -> str:
 def replaced_switches(config, config_dir, home, port, challenger, n, watch, load, streak, pause_s):
     """The old way: `serve.run` of the Python application with a new `user_config`, from a
     second driver attached to the app's cluster. Each call draws a new code version."""
-    from serving.runner import ray_env, ray_temp_dir
+    from liftgate.app.runner import ray_env, ray_temp_dir
 
     os.environ.update(ray_env(config))
     import ray
     from ray import serve
 
-    from serving.canary import CanarySplit
+    from experiments.canary import CanarySplit
     from serving.ray_app import APP_NAME, build_application, canary_user_config
 
     address = gcs_address(ray_temp_dir(home, port))
@@ -569,8 +569,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in {"MLFLOW_ENABLE_TELEMETRY": "false", "DO_NOT_TRACK": "1"}.items():
         os.environ.setdefault(key, value)
     from configs.loader import load_config
-    from liftgate.home import HOME_ENV, Home
-    from serving.runner import ray_temp_dir, serve_detached, stop_process
+    from liftgate.app.runner import ray_temp_dir, serve_detached, stop_process
+    from liftgate.core.home import HOME_ENV, Home
 
     home = Home(Path(tempfile.mkdtemp(prefix="lgsw-", dir="/tmp")))
     os.environ[HOME_ENV] = str(home.root)

@@ -7,8 +7,8 @@ the next starts, so they never share the 2 cores):
 
 - ``fastapi``: plain FastAPI + uvicorn (1 worker, no access log) on the same classes
   (``serving.local``), the floor;
-- ``ray-fused`` / ``ray-composed``: ``python -m liftgate.cli serve --topology ...`` with the
-  default ``configs/serving.yaml`` (replicas, Serve modes), clients sent to its HTTP port.
+- ``ray-fused`` / ``ray-composed``: ``python -m liftgate.app.cli.main serve --topology ...``
+  with the default ``configs/serving.yaml`` (replicas, Serve modes), clients sent to its HTTP port.
 
 Against each, a closed loop of POST /v1/decide at 1 and at 8 concurrent keep-alive
 connections: a warm-up of 200 requests on 8 connections, then ``--requests`` measured
@@ -389,8 +389,8 @@ class Server:
 
 
 def make_servers(home: Path, run_dir: Path, port_base: int, names: list[str]) -> list[Server]:
-    from liftgate.home import Home
-    from serving.runner import ray_temp_dir
+    from liftgate.app.runner import ray_temp_dir
+    from liftgate.core.home import Home
 
     python = sys.executable
     env = {
@@ -418,7 +418,7 @@ def make_servers(home: Path, run_dir: Path, port_base: int, names: list[str]) ->
             ray_temp = None
         else:
             command = [
-                python, "-m", "liftgate.cli", "serve",
+                python, "-m", "liftgate.app.cli.main", "serve",
                 "--host", HOST, "--port", str(port), "--topology", topology,
             ]  # fmt: skip
             ray_temp = ray_temp_dir(Home(home), port)
@@ -634,7 +634,7 @@ def measure(server: Server, bodies: list[bytes], clients: int, args, work: Path)
 def build_home(home: Path, rows: int) -> None:
     """A fresh LIFTGATE_HOME: a small world, its customers as the online store, a champion."""
     env = {**os.environ, "LIFTGATE_HOME": str(home), "MLFLOW_ENABLE_TELEMETRY": "false"}
-    cli = [sys.executable, "-m", "liftgate.cli"]
+    cli = [sys.executable, "-m", "liftgate.app.cli.main"]
     world = home / "worlds" / "w1"
     steps = [
         [*cli, "world", "generate", "--rows", str(rows), "--seed", "1", "--out", str(world)],

@@ -13,7 +13,7 @@ runs, after one warm-up call that pays Evidently's import):
   not sampled). Target <= 30 s.
 - ``one chunk``: the same with the whole 1 M rows as one chunk (sampled to 100 000).
   Target <= 30 s.
-- ``parquet + chunks``: reading both tables from Parquet (``liftgate.tables.read_table``,
+- ``parquet + chunks``: reading both tables from Parquet (``liftgate.core.tables.read_table``,
   as ``liftgate drift compare`` does) plus ``chunks``. Target <= 30 s.
 - baseline ``evidently 10k``: ``Report([DataDriftPreset()])`` of Evidently's new API on a
   10 000-row sample of each table (what one would write by hand; it also builds the plots
@@ -150,7 +150,7 @@ def main() -> None:
     record("one chunk", 1, seconds, "1M sampled to 100k vs ref sampled to 50k", result)
 
     with tempfile.TemporaryDirectory() as tmp:
-        from liftgate.tables import read_table
+        from liftgate.core.tables import read_table
 
         paths = {"reference": Path(tmp) / "ref.parquet", "current": Path(tmp) / "cur.parquet"}
         reference.to_parquet(paths["reference"])

@@ -8,7 +8,7 @@ Each measure is printed beside a baseline or floor taken in the same run:
 - world generation: ``World.write`` of ``--rows`` logged decisions (customers, logged
   decisions and truth, three Parquet files); the floor is ``pq.write_table`` alone of random
   tables with the same rows and column types, built before the clock starts;
-- training: ``liftgate.training.train_scorer`` on ``--train-rows`` logged decisions; the
+- training: ``registry.training.train_scorer`` on ``--train-rows`` logged decisions; the
   baseline is the fit of its logistic-regression baseline alone on the same training rows;
 - quality: validation AUC of the LightGBM conversion model against the AUC of the world's
   true probabilities on the same rows (the ceiling no model can beat in expectation), and
@@ -32,9 +32,9 @@ import pyarrow.parquet as pq
 from sklearn.metrics import roc_auc_score
 
 from configs.loader import load_config
-from liftgate.contract import FeatureContract
-from liftgate.training import baseline_model, expected_calibration_error, train_scorer
-from liftgate.world import World
+from liftgate.core.contract import FeatureContract
+from liftgate.sim.world import World
+from registry.training import baseline_model, expected_calibration_error, train_scorer
 
 GENERATION_TARGET_S = 30.0
 TRAINING_TARGET_S = 60.0

@@ -4,7 +4,7 @@ rolled back or promoted, judged with the anytime-valid sequence and with a naive
     .venv/bin/python load_tests/bench_guard.py [--runs 200] [--units-per-s 3000]
         [--min-units 1500,3000,5000] [--config configs/rollouts/scorer-canary.yaml] [--json]
 
-Each run is ``liftgate.guard.simulate.simulate_rollout``: the steps of the rollout config,
+Each run is ``liftgate.sim.rollout.simulate_rollout``: the steps of the rollout config,
 new customers every ``analysis.interval_s`` (Poisson, ``--units-per-s``), conversion 10 %
 times (1 + effect) in the canary, lognormal spend per converter, the verdict every interval,
 until ROLLBACK or promotion past the last step. Effects −10 %, 0 % and +5 %, seeds 0 to
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from configs.loader import load_file  # noqa: E402
 from configs.schema import RolloutConfig  # noqa: E402
-from liftgate.guard.simulate import Challenger, Traffic, simulate_rollout  # noqa: E402
+from liftgate.sim.rollout import Challenger, Traffic, simulate_rollout  # noqa: E402
 
 EFFECTS = (-0.10, 0.0, 0.05)
 METHODS = ("sequential", "frequentist")

@@ -14,20 +14,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from configs.schema import RegistryPolicy
-from liftgate import audit
-from liftgate.home import Home
-from liftgate.model import ScoringModel
+from liftgate.core import audit
+from liftgate.core.home import Home
+from liftgate.core.model import ScoringModel
 from registry.errors import RegistryError
-from registry.store import SCORING_ARTIFACTS, connect
+from registry.store import REFERENCE_ARTIFACT, SCORING_ARTIFACTS, connect
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 ALIASES = (CHAMPION, CHALLENGER)
 APPROVED_BY = "liftgate.approved_by"
 GATE_PASSED = "liftgate.gate.passed"
 REPLACED = "liftgate.replaced_version"
+
+
+#: Training profiles already read, by (tracking store, model, version).
+_PROFILES: dict[tuple[str, str, str], tuple[pd.DataFrame, dict[str, str]]] = {}
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,41 @@ class ModelRegistry:
 
     def alias_version(self, name: str, alias: str) -> str | None:
         return self.aliases(name).get(alias)
+
+    def resolve(self, name: str, model_ref: str) -> tuple[str, str | None]:
+        """(version, alias) of ``model_ref``: an alias (``champion``) or a version number."""
+        if model_ref.isdigit():
+            return model_ref, None
+        version = self.alias_version(name, model_ref)
+        if version is None:
+            raise RegistryError(f"model {name!r} has no {model_ref!r} alias", code=2)
+        return version, model_ref
+
+    def training_profile(self, name: str, version: str) -> tuple[pd.DataFrame, dict[str, str]]:
+        """The training profile (features, action, prediction) of a version, and its tags.
+
+        Cached per process: a registered version's artifacts never change, and the guard
+        checks drift every few minutes.
+        """
+        key = (self.home.mlflow_uri, name, str(version))
+        if key not in _PROFILES:
+            _PROFILES[key] = self._download_profile(name, str(version))
+        return _PROFILES[key]
+
+    def _download_profile(self, name: str, version: str) -> tuple[pd.DataFrame, dict[str, str]]:
+        tags = dict(self._version(name, version).tags)
+        run_id = tags.get("liftgate.run_id") or self._version(name, version).run_id
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp
+                )
+                return pd.read_parquet(local), tags
+            except (MlflowException, OSError):
+                raise FileNotFoundError(
+                    f"{name} v{version}: run {run_id} has no {REFERENCE_ARTIFACT} (trained "
+                    "before training profiles were logged?); retrain to get one"
+                ) from None
 
     def _version(self, name: str, version: str):
         try:

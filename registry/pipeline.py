@@ -9,9 +9,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from configs.loader import LiftgateConfig
-from liftgate.training import TrainingResult, data_fingerprint, train_scorer
 from registry.client import CHALLENGER, CHAMPION, ModelRegistry, RegistryError, gate_tags
 from registry.gate import evaluate_gate
+from registry.training import TrainingResult, data_fingerprint, train_scorer
 from registry.training_run import log_training
 
 

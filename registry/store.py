@@ -11,11 +11,12 @@ import os
 import mlflow
 from mlflow import MlflowClient
 
-from liftgate.home import Home
+from liftgate.core.home import Home
 
 TRAINING_EXPERIMENT = "liftgate-training"
 #: Run artifact folder of what the LightGBM flavour does not carry (order-value model, metadata).
 SCORING_ARTIFACTS = "scoring"
+REFERENCE_ARTIFACT = "reference/training_profile.parquet"  # what the drift job compares with
 
 
 def connect(home: Home) -> MlflowClient:

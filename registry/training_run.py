@@ -17,11 +17,15 @@ import pandas as pd  # noqa: E402
 from mlflow.entities.model_registry import ModelVersion  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 
-from liftgate.home import Home  # noqa: E402
-from liftgate.training import TrainingResult  # noqa: E402
-from registry.store import SCORING_ARTIFACTS, connect, training_experiment_id  # noqa: E402
+from liftgate.core.home import Home  # noqa: E402
+from registry.store import (  # noqa: E402
+    REFERENCE_ARTIFACT,
+    SCORING_ARTIFACTS,
+    connect,
+    training_experiment_id,
+)
+from registry.training import TrainingResult  # noqa: E402
 
-REFERENCE_ARTIFACT = "reference/training_profile.parquet"
 REFERENCE_ROWS = 20_000
 
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from configs.loader import LiftgateConfig
 from experiments.router import Assignment, ExperimentRouter
-from liftgate.home import Home
+from liftgate.core.home import Home
 from serving.service import ArmPolicy
 
 
@@ -47,7 +47,7 @@ class ArmPolicies:
 def default_providers(config: LiftgateConfig, home: Home) -> list[ArmPolicyProvider]:
     """The providers a replica runs; imported here so that a replica without such arms
     pays only for the imports."""
-    from experiments.bandits.served import BanditProvider
-    from experiments.uplift.served import UpliftTargetingProvider
+    from serving.bandit_arm import BanditProvider
+    from serving.uplift_arm import UpliftTargetingProvider
 
     return [BanditProvider(config, home), UpliftTargetingProvider(config, home)]

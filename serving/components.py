@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from configs.loader import LiftgateConfig
+from experiments.canary import CanarySplit
+from experiments.canary_state import read_split, serving_weights_path
 from experiments.logs import (
     DECISION_SCHEMA,
     OUTCOME_SCHEMA,
@@ -26,16 +28,14 @@ from experiments.logs import (
 )
 from experiments.router import ExperimentRouter
 from experiments.state import read_state, router_from_state, state_path
-from liftgate.catalogue import ActionCatalogue
-from liftgate.contract import FeatureContract
-from liftgate.home import Home
+from liftgate.core.catalogue import ActionCatalogue
+from liftgate.core.contract import FeatureContract
+from liftgate.core.home import Home
+from liftgate.core.scoring import Scores, score_actions
 from serving.arm_policies import ArmPolicies, default_providers
-from serving.canary import CanarySplit
-from serving.canary_state import read_split, serving_weights_path
 from serving.decision_ids import DecisionIds
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup, OnlineStore
-from serving.scoring import Scores, score_actions
 
 if TYPE_CHECKING:
     from registry.client import LoadedScorer

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from configs.loader import LiftgateConfig, load_config
-from liftgate.home import Home
+from liftgate.core.home import Home
 from serving.components import READY_WAIT_S, build_service
 from serving.http import create_api
 

@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from liftgate.catalogue import ActionCatalogue
-from liftgate.contract import FeatureContract, RepairCounts
+from liftgate.core.catalogue import ActionCatalogue
+from liftgate.core.contract import FeatureContract, RepairCounts
 
 CUSTOMER_ID = "customer_id"
 

@@ -15,13 +15,13 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from configs.loader import load_config
-from liftgate.home import Home
-from serving.canary import CanarySplit
+from experiments.canary import CanarySplit
+from liftgate.core.home import Home
+from liftgate.core.scoring import Scores, score_batch
 from serving.components import READY_WAIT_S, Components, build_service
 from serving.http import create_api, install
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup
-from serving.scoring import Scores, score_batch
 from serving.service import ModelUnavailable, ServedModel
 
 api = create_api()
@@ -45,7 +45,7 @@ class DecisionIngress:
         install(self.service)
 
     def reconfigure(self, user_config: dict) -> None:
-        """The rollout split, changed live by the driver (`serving.runner`), no restart."""
+        """The rollout split, changed live by the driver (`liftgate.app.runner`), no restart."""
         self.components.set_canary(
             CanarySplit.from_dict(user_config.get("canary")), int(user_config.get("revision", 0))
         )

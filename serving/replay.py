@@ -9,11 +9,11 @@ import numpy as np
 
 from configs.loader import LiftgateConfig
 from experiments.logs import decision_log_dir, find_decision
-from liftgate.catalogue import ActionCatalogue
-from liftgate.home import Home
+from liftgate.core.allocation import greedy_epsilon, unit_draw
+from liftgate.core.catalogue import ActionCatalogue
+from liftgate.core.home import Home
+from liftgate.core.scoring import score_actions
 from registry.client import ModelRegistry
-from serving.allocation import greedy_epsilon, unit_draw
-from serving.scoring import score_actions
 
 TOLERANCE = 1e-9
 

@@ -23,12 +23,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from configs.schema import ArmConfig
+from experiments.canary import CANARY, CanarySplit
 from experiments.logs import LogWriter
 from experiments.router import Assignment, ExperimentRouter
-from liftgate.catalogue import ActionCatalogue
-from liftgate.contract import FeatureContract
-from liftgate.model import CONFIDENCE_LEVEL, CONFIDENCE_METHOD
-from serving.allocation import (
+from liftgate.core.allocation import (
     POLICY_FALLBACK,
     POLICY_GREEDY_EPSILON,
     POLICY_RULES,
@@ -37,12 +35,14 @@ from serving.allocation import (
     ranked_order,
     unit_draw,
 )
+from liftgate.core.catalogue import ActionCatalogue
+from liftgate.core.contract import FeatureContract
+from liftgate.core.model import CONFIDENCE_LEVEL, CONFIDENCE_METHOD
+from liftgate.core.scoring import Scores
 from serving.api_models import DecideRequest, OutcomeRequest
-from serving.canary import CANARY, CanarySplit
 from serving.decision_ids import DecisionIds
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup
-from serving.scoring import Scores
 
 logger = logging.getLogger(__name__)
 

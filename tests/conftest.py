@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 import registry.pipeline as pipeline
 from configs.loader import load_config
-from liftgate.cli import app
-from liftgate.home import HOME_ENV, Home
-from liftgate.world import World
+from liftgate.app.cli.main import app
+from liftgate.core.home import HOME_ENV, Home
+from liftgate.sim.world import World
 from registry.client import ModelRegistry
 
 

@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from configs.loader import DEFAULT_DIR, ConfigError, load_config
-from liftgate.cli import app
+from liftgate.app.cli.main import app
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""Tests for the feature contract (liftgate/contract.py): no training/serving skew, every
+"""Tests for the feature contract (liftgate/core/contract.py): no training/serving skew, every
 repair counted, and any input mapped into the model's domain."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from configs.loader import load_config
 from configs.schema import FeatureSpec
-from liftgate.contract import (
+from liftgate.core.contract import (
     REPAIR_KINDS,
     FeatureContract,
     RepairCounts,
@@ -24,7 +24,7 @@ from liftgate.contract import (
     model_categorical_indices,
     model_feature_names,
 )
-from liftgate.world import World
+from liftgate.sim.world import World
 
 CONTRACT = FeatureContract(load_config().features)
 SPECS = {s.name: s for s in CONTRACT.specs}

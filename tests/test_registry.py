@@ -18,13 +18,13 @@ import yaml
 from typer.testing import CliRunner
 
 from configs.loader import DEFAULT_DIR, load_config
-from liftgate import audit
-from liftgate.cli import app
-from liftgate.contract import FeatureContract
-from liftgate.home import HOME_ENV, Home
-from liftgate.training import data_fingerprint
-from liftgate.world import World
+from liftgate.app.cli.main import app
+from liftgate.core import audit
+from liftgate.core.contract import FeatureContract
+from liftgate.core.home import HOME_ENV, Home
+from liftgate.sim.world import World
 from registry.client import ModelRegistry
+from registry.training import data_fingerprint
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Tests for training metrics and the validation gate (liftgate/training.py, registry/gate.py).
+"""Tests for training metrics and the validation gate (registry/training.py, registry/gate.py).
 
 The gate is a pure function and the metrics are small; a tiny world covers `train_scorer`
 in a few seconds without MLflow.
@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from configs.loader import load_config
 from configs.schema import GateThresholds
-from liftgate.training import data_fingerprint, expected_calibration_error, train_scorer
-from liftgate.world import World
+from liftgate.sim.world import World
 from registry.gate import evaluate_gate
+from registry.training import data_fingerprint, expected_calibration_error, train_scorer
 
 # --- expected calibration error ---------------------------------------------------------------
 

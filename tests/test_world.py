@@ -1,4 +1,4 @@
-"""Tests for the synthetic world (liftgate/world/): determinism, a ground truth with
+"""Tests for the synthetic world (liftgate/sim/world/): determinism, a ground truth with
 heterogeneous effects, exact logging propensities, drift scenarios and `liftgate world`."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from liftgate.cli import app
-from liftgate.world import World
+from liftgate.app.cli.main import app
+from liftgate.sim.world import World
 
 SEED = 11
 runner = CliRunner()

@@ -3,12 +3,12 @@
 Every policy implements :class:`experiments.bandits.base.Policy`: ``select(context,
 candidates) -> (action code, propensities)`` and ``update(batch)``, with a probability
 floor, a burn-in and a JSON-able ``state_dict``. Importing this package needs only NumPy;
-:mod:`experiments.bandits.simulate` imports the world and the configuration.
+:mod:`liftgate.sim.bandit_arena` imports the world and the configuration.
 
 A ``kind: bandit`` experiment serves one of these policies to its ``policy: bandit`` arms:
 :mod:`~experiments.bandits.spec` builds it from the YAML, :mod:`~experiments.bandits.store`
 shares its state between replicas, :mod:`~experiments.bandits.updater` learns the decisions
-whose attribution window has closed, and :mod:`~experiments.bandits.served` allocates.
+whose attribution window has closed, and :mod:`~serving.bandit_arm` allocates.
 """
 
 from experiments.bandits.base import Batch, Policy

@@ -183,7 +183,7 @@ class Policy(abc.ABC):
     ) -> tuple[int, np.ndarray]:
         """Choose one of `candidates` (action codes); return it and every candidate's propensity.
 
-        `draw` is an optional uniform number in [0, 1) (e.g. `serving.allocation.unit_draw`
+        `draw` is an optional uniform number in [0, 1) (e.g. `liftgate.core.allocation.unit_draw`
         of the decision id) that picks the action by inverse CDF, so a decision can be
         replayed; without it the policy's own generator draws.
         """

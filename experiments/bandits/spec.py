@@ -2,7 +2,7 @@
 
 `BanditSpec` ties a ``kind: bandit`` experiment's ``bandit:`` block to the action catalogue
 and the feature contract, so that the loader (validation), the serving replicas
-(:mod:`experiments.bandits.served`) and the updater (:mod:`experiments.bandits.updater`)
+(:mod:`serving.bandit_arm`) and the updater (:mod:`experiments.bandits.updater`)
 build the same policy and see the same contexts and rewards:
 
 - **policy**: ``POLICY_CLASSES[bandit.policy]`` with ``bandit.params``; ``n_actions`` is the
@@ -50,9 +50,15 @@ from typing import Any
 
 import numpy as np
 
-from configs.schema import ActionsConfig, BanditConfig, ExperimentConfig, FeaturesConfig
+from configs.loader import LiftgateConfig
+from configs.schema import (
+    ActionsConfig,
+    BanditConfig,
+    ExperimentConfig,
+    FeaturesConfig,
+)
 from experiments.bandits.base import Policy
-from experiments.bandits.simulate import POLICY_CLASSES
+from experiments.bandits.policies import POLICY_CLASSES
 
 #: Parameters the platform sets; `bandit.params` may not.
 PLATFORM_PARAMS = ("n_actions", "n_features", "floor", "burn_in", "seed")
@@ -233,12 +239,17 @@ class BanditSpec:
         return revenue - self.costs[np.asarray(codes, dtype=np.int64)]
 
 
-def bandit_problems(
-    experiment: ExperimentConfig, features: FeaturesConfig, actions: ActionsConfig
-) -> list[str]:
-    """`key: problem` for a bandit experiment whose policy cannot be built (for the loader)."""
-    try:
-        BanditSpec(experiment, features, actions).new_policy()
-    except ValueError as exc:
-        return [str(exc)]
-    return []
+def bandit_config_problems(config: LiftgateConfig) -> list[str]:
+    """`file: key: problem` for each bandit experiment whose policy cannot be built.
+
+    A check for :func:`configs.loader.load_config` (its `checks`): it builds the policy.
+    """
+    problems = []
+    for name, experiment in config.experiments.items():
+        if experiment.bandit is None:
+            continue
+        try:
+            BanditSpec(experiment, config.features, config.actions).new_policy()
+        except ValueError as exc:
+            problems.append(f"{config.directory / 'experiments' / f'{name}.yaml'}: {exc}")
+    return problems

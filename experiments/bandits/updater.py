@@ -65,7 +65,7 @@ from experiments.logs import (
     read_outcomes,
 )
 from experiments.state import read_state
-from liftgate.home import Home
+from liftgate.core.home import Home
 
 #: Margin beyond the log's flush age before a decision counts as surely on disk (seconds).
 SETTLE_SLACK_S = 30.0

@@ -9,7 +9,7 @@ probability of every candidate can be recomputed exactly and the estimators of
 :mod:`experiments.ope.estimators` apply.
 
 The challenger's policy (:func:`challenger_policy_probabilities`) is the served one
-(:func:`serving.allocation.greedy_epsilon`): the candidate with the highest expected value
+(:func:`liftgate.core.allocation.greedy_epsilon`): the candidate with the highest expected value
 (first in catalogue order on ties) with probability 1 − ε, plus ε spread uniformly over the
 row's k candidates. Actions outside a row's candidate set get probability 0.
 
@@ -66,12 +66,12 @@ if TYPE_CHECKING:
 
     from configs.loader import LiftgateConfig
     from configs.schema import OpeRequirement
-    from liftgate.model import ScoringModel
+    from liftgate.core.model import ScoringModel
 
 Reward = Literal["revenue_minus_cost", "revenue", "converted"]
 REWARDS: tuple[str, ...] = ("revenue_minus_cost", "revenue", "converted")
 #: Logging policies whose propensities are exact and positive on every candidate (ε > 0):
-#: serving.allocation's POLICY_GREEDY_EPSILON and POLICY_UNIFORM. The rules, a fallback and
+#: liftgate.core.allocation's POLICY_GREEDY_EPSILON and POLICY_UNIFORM. The rules, a fallback and
 #: custom arm policies are left out.
 EXPLORING_POLICIES = ("greedy_epsilon", "uniform_random")
 CHAMPION = "champion"
@@ -363,9 +363,9 @@ def evaluate_challenger(
     )
     from experiments.ope.evaluate import evaluate
     from experiments.ope.reward_model import CrossFittedRewardModel
-    from liftgate.catalogue import ActionCatalogue
-    from liftgate.contract import FeatureContract
-    from serving.scoring import score_actions
+    from liftgate.core.catalogue import ActionCatalogue
+    from liftgate.core.contract import FeatureContract
+    from liftgate.core.scoring import score_actions
 
     estimator = requirement.estimator
     if reward not in REWARDS:

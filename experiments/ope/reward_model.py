@@ -1,7 +1,7 @@
 """A cross-fitted LightGBM reward model q̂(x, a) for the direct and doubly robust estimators.
 
 The model regresses the reward on the context features and the action (a categorical
-column, as in :mod:`liftgate.training`). Cross-fitting splits the log into ``n_folds``
+column, as in :mod:`registry.training`). Cross-fitting splits the log into ``n_folds``
 folds, fits one booster per fold on the other folds and predicts q̂(x, a) for every action
 on the held-out fold, so no row's estimate uses its own reward: the DR estimator keeps its
 guarantees without a separate holdout (Chernozhukov et al. 2018). Binary rewards use the
@@ -32,7 +32,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from liftgate.contract import FeatureContract
+from liftgate.core.contract import FeatureContract
 
 
 def contract_features(frame: pd.DataFrame, contract: FeatureContract) -> tuple[np.ndarray, list]:

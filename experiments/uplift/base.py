@@ -4,7 +4,7 @@ Each learner is a scikit-learn estimator (parameters stored unchanged in ``__ini
 learning in ``fit(X, treatment, y)``, learned state ending in ``_``) whose
 ``predict_uplift(X)`` returns τ̂(x) = E[Y | x, T = 1] − E[Y | x, T = 0] per row. Base models
 are LightGBM (classifiers for a binary outcome, regressors otherwise), with categorical
-feature indices passed through as in :mod:`liftgate.training`.
+feature indices passed through as in :mod:`registry.training`.
 
 Reference: Künzel, Sekhon, Bickel & Yu (2019), "Metalearners for estimating heterogeneous
 treatment effects using machine learning", PNAS 116(10).

@@ -5,9 +5,9 @@ either of two actions form a randomized experiment between them, provided both a
 were eligible for the same customers (e-mail actions and ``no_action`` are eligible for
 everyone). Rows logged with other actions are dropped. The features are the contract's.
 
->>> from liftgate.world import World
+>>> from liftgate.sim.world import World
 >>> from configs.loader import load_config
->>> from liftgate.contract import FeatureContract
+>>> from liftgate.core.contract import FeatureContract
 >>> logged = World(seed=1, n_customers=1_000).logged(rows=3_000)
 >>> data = two_arm_data(logged, "email_20", "no_action", FeatureContract(load_config().features))
 >>> data.X.shape[1] == 13, set(data.treatment.tolist()) == {0, 1}
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from liftgate.contract import FeatureContract
+from liftgate.core.contract import FeatureContract
 
 
 @dataclass

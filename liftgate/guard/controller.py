@@ -26,15 +26,15 @@ from typing import Any
 
 from configs.loader import LiftgateConfig
 from configs.schema import RolloutConfig
-from liftgate import audit
+from experiments.canary import CanarySplit
+from experiments.canary_state import read_split, write_split
+from liftgate.core import audit
+from liftgate.core.home import Home
 from liftgate.guard import state as records
 from liftgate.guard.alerts import record_alert, webhook_url
 from liftgate.guard.observe import observe
 from liftgate.guard.transition import Transition, TransitionFailed, apply_transition
 from liftgate.guard.verdict import DriftObservation, Verdict, VerdictKind, judge_interval
-from liftgate.home import Home
-from serving.canary import CanarySplit
-from serving.canary_state import read_split, write_split
 
 logger = logging.getLogger(__name__)
 

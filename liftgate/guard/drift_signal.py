@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from configs.loader import LiftgateConfig
 from configs.schema import RolloutConfig
+from liftgate.core.home import Home
 from liftgate.guard.verdict import DriftObservation
-from liftgate.home import Home
 
 
 def drift_check(

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from configs.schema import RolloutConfig
+from experiments.canary import BASELINE, CANARY, EXPERIMENT_PREFIX, STABLE
 from experiments.logs import decision_log_dir, outcome_log_dir, read_decisions, read_outcomes
 from experiments.units import experiment_units
 from liftgate.guard.verdict import (
@@ -29,7 +30,6 @@ from liftgate.guard.verdict import (
     StepProgress,
     kpi_observations,
 )
-from serving.canary import BASELINE, CANARY, EXPERIMENT_PREFIX, STABLE
 
 ERROR_REASONS = ("scoring_error", "model_unavailable")
 

@@ -1,4 +1,4 @@
-"""Serving a bandit's arms from the shared state (experiments/bandits/served.py)."""
+"""Serving a bandit's arms from the shared state (serving/bandit_arm.py)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from served_helpers import CONFIG, NOON, bandit_experiment, decision, spec_of, w
 
 from experiments import state as experiment_state
 from experiments.bandits.base import Batch, Policy
-from experiments.bandits.served import BanditProvider, ServedBandit, reseed
 from experiments.bandits.store import BanditState, BanditStore
 from experiments.router import Assignment
-from liftgate.contract import FeatureContract
-from liftgate.home import Home
-from serving.allocation import unit_draw
+from liftgate.core.allocation import unit_draw
+from liftgate.core.contract import FeatureContract
+from liftgate.core.home import Home
+from liftgate.core.scoring import Scores
 from serving.arm_policies import ArmPolicies, default_providers
-from serving.scoring import Scores
+from serving.bandit_arm import BanditProvider, ServedBandit, reseed
 
 ALL = np.arange(5)
 CONTRACT = FeatureContract(CONFIG.features)
@@ -164,7 +164,7 @@ def test_a_failed_update_keeps_the_last_state_served(tmp_path: Path, monkeypatch
     def unreadable_logs(*args, **kwargs):
         raise OSError("decision log unreadable")
 
-    monkeypatch.setattr("experiments.bandits.served.update_experiment", unreadable_logs)
+    monkeypatch.setattr("serving.bandit_arm.update_experiment", unreadable_logs)
     with caplog.at_level(logging.WARNING):
         provider.refresh(router)
     assert provider.get(assignment) is not None

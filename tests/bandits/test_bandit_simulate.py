@@ -10,8 +10,8 @@ import typer
 from typer.testing import CliRunner
 
 from experiments.bandits import EpsilonGreedy
-from experiments.bandits.cli import register
-from experiments.bandits.simulate import build_arena, make_policy, play, simulate
+from liftgate.app.cli.bandit import register
+from liftgate.sim.bandit_arena import build_arena, make_policy, play, simulate
 
 app = typer.Typer(pretty_exceptions_enable=False)
 register(app)

@@ -27,7 +27,7 @@ from experiments.bandits.updater import (
     update_bandit,
     update_experiment,
 )
-from liftgate.home import Home
+from liftgate.core.home import Home
 
 MINUTE = dt.timedelta(minutes=1)
 HOUR = dt.timedelta(hours=1)

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from configs.loader import DEFAULT_DIR, load_config
 from configs.schema import BanditConfig, ExperimentConfig
-from experiments.bandits.simulate import POLICY_CLASSES
-from liftgate.cli import app
+from experiments.bandits.policies import POLICY_CLASSES
+from liftgate.app.cli.main import app
 
 EXAMPLE = "bandit-offers.yaml"
 

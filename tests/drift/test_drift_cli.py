@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from liftgate.cli import app
+from liftgate.app.cli.main import app
 
 runner = CliRunner()
 

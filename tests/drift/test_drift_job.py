@@ -19,7 +19,7 @@ from drift.job import (
     select_window,
 )
 from experiments.logs import DECISION_SCHEMA
-from liftgate.catalogue import ActionCatalogue
+from liftgate.core.catalogue import ActionCatalogue
 
 CONFIG = load_config()
 CATALOGUE = ActionCatalogue(CONFIG.actions)

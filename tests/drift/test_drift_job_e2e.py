@@ -21,18 +21,18 @@ from typer.testing import CliRunner
 from configs.loader import load_config
 from drift.job import InsufficientData, run_drift_job
 from experiments.logs import DECISION_SCHEMA, LogWriter, decision_log_dir
-from liftgate.catalogue import ActionCatalogue
-from liftgate.cli import app
-from liftgate.contract import FeatureContract
-from liftgate.home import HOME_ENV, Home
-from liftgate.world import World
-from liftgate.world.customers import arrival_weights
+from liftgate.app.cli.main import app
+from liftgate.core.catalogue import ActionCatalogue
+from liftgate.core.contract import FeatureContract
+from liftgate.core.home import HOME_ENV, Home
+from liftgate.core.scoring import score_actions
+from liftgate.sim.world import World
+from liftgate.sim.world.customers import arrival_weights
 from registry.client import ModelRegistry
 from registry.pipeline import train_and_register
 from serving.api_models import DecideRequest
 from serving.decision_ids import DecisionIds
 from serving.online_store import OnlineStore
-from serving.scoring import score_actions
 from serving.service import DecisionService, ServedModel
 
 pytestmark = pytest.mark.slow

@@ -15,9 +15,9 @@ import pandas as pd
 
 from configs.loader import load_config
 from drift.compare import compare_tables
-from liftgate.catalogue import ActionCatalogue
-from liftgate.contract import FeatureContract, design_matrix, model_feature_names
-from liftgate.world import Timeline, World
+from liftgate.core.catalogue import ActionCatalogue
+from liftgate.core.contract import FeatureContract, design_matrix, model_feature_names
+from liftgate.sim.world import Timeline, World
 
 CONFIG = load_config()
 CONTRACT = FeatureContract(CONFIG.features)

@@ -1,6 +1,7 @@
 """`analyze`, `experiment plan` and `experiment report` through Typer's CliRunner.
 
-The commands are mounted on a local Typer app by the same `register` call as liftgate/cli.py.
+The commands are mounted on a local Typer app by the same `register` call as
+liftgate/app/cli/main.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import typer
 from typer.testing import CliRunner
 
 from configs.loader import load_config
-from experiments.analyze_cli import parse_metric, register
 from experiments.logs import (
     DECISION_SCHEMA,
     OUTCOME_SCHEMA,
@@ -29,6 +29,7 @@ from experiments.logs import (
 from experiments.stats.aggregate import MetricSpec
 from experiments.stats.analysis import analyze
 from experiments.stats.power import duration_days, sample_size_per_arm
+from liftgate.app.cli.analyze import parse_metric, register
 
 app = typer.Typer(pretty_exceptions_enable=False)
 experiment_app = typer.Typer()

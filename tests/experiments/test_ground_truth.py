@@ -21,8 +21,8 @@ from experiments.logs import decision_log_dir, outcome_log_dir, read_decisions, 
 from experiments.stats.aggregate import MetricSpec
 from experiments.stats.analysis import analyze
 from experiments.units import experiment_units
-from liftgate.home import Home
-from liftgate.world import World
+from liftgate.core.home import Home
+from liftgate.sim.world import World
 from registry.client import ModelRegistry
 from registry.pipeline import train_and_register
 from serving.local import create_local_app

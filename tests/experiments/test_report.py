@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import re
 
 import numpy as np
@@ -11,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from configs.schema import ExperimentConfig
-from experiments.report import experiment_report, metric_specs, render_html
+from experiments.report.data import experiment_report, metric_specs
+from experiments.report.render import render_html
 from experiments.stats.analysis import analyze
 from experiments.stats.power import sample_size_per_arm
 
@@ -244,3 +246,24 @@ def test_html_puts_the_srm_banner_first(srm_flagged: dict) -> None:
     body = page.split("<body>", 1)[1].lstrip()
     assert body.startswith('<div class="banner bad">')
     assert "Sample ratio mismatch" in body[:300]
+
+
+def test_html_escapes_names(shipped: dict) -> None:
+    """Names reach the page from configurations, logs and JSON reports: never as markup."""
+    script = "<script>alert(1)</script>"
+    text = json.dumps(shipped).replace("scored-vs-rules", "<script>x</script>")
+    report = json.loads(text.replace("conversion", script).replace("scored", "<b>arm</b>"))
+    nothing = {"estimate": None, "ci_low": None, "ci_high": None, "p_value": None}
+    row = {"segment": script, "arm": "<b>arm</b>", "n": 1, "control_n": 1, "mean": None}
+    row |= {"control_mean": None, "abs": nothing, "rel": nothing}
+    report["segments"] = [{"feature": script, "rows": [row]}]
+    page = render_html(report)
+    assert "<script" not in page.lower() and "<b>arm" not in page
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f'<td class="l">{escaped}<span class="tag p">primary</span>' in page  # results
+    assert f"<li>{escaped}: &lt;b&gt;arm&lt;/b&gt; is significantly better" in page  # decision
+    assert f"<h2>{escaped} by segment</h2>" in page and f'<td class="l">{escaped}</td>' in page
+    assert "<title>&lt;script&gt;x&lt;/script&gt; · experiment report</title>" in page
+    assert "<h1>&lt;script&gt;x&lt;/script&gt;</h1>" in page
+    assert "&lt;b&gt;arm&lt;/b&gt; 10," in page and "&amp;" not in page  # SRM banner, once
+    assert '<div class="decision">ship: &lt;b&gt;arm&lt;/b&gt;</div>' in page

@@ -7,7 +7,7 @@ import pytest
 
 from configs.loader import DEFAULT_DIR, load_file
 from configs.schema import KpiRule, RolloutConfig, RolloutStep
-from liftgate.guard.simulate import Challenger, Traffic, simulate_rollout
+from liftgate.sim.rollout import Challenger, Traffic, simulate_rollout
 
 EXAMPLE = load_file(DEFAULT_DIR / "rollouts" / "scorer-canary.yaml", RolloutConfig)
 RUNS = 100

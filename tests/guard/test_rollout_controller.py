@@ -13,6 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from configs.loader import DEFAULT_DIR, load_config
+from experiments.canary_state import read_split
 from experiments.logs import (
     DECISION_SCHEMA,
     OUTCOME_SCHEMA,
@@ -20,14 +21,13 @@ from experiments.logs import (
     decision_log_dir,
     outcome_log_dir,
 )
-from liftgate import audit
-from liftgate.cli import app
+from liftgate.app.cli.main import app
+from liftgate.core import audit
+from liftgate.core.home import HOME_ENV, Home
 from liftgate.guard.alerts import AlertReceiver
 from liftgate.guard.controller import RolloutController, RolloutError
 from liftgate.guard.state import read_record
-from liftgate.home import HOME_ENV, Home
 from registry.client import ModelRegistry
-from serving.canary_state import read_split
 
 pytestmark = pytest.mark.slow
 

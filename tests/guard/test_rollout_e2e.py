@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from configs.loader import DEFAULT_DIR, load_config
+from liftgate.app import runner
+from liftgate.core.home import Home
 from liftgate.guard.controller import RolloutController
-from liftgate.home import Home
-from serving import runner
 
 pytestmark = pytest.mark.slow
 

@@ -38,11 +38,11 @@ from experiments.ope.challenger import (
     judge,
     relative_threshold,
 )
-from liftgate.contract import FeatureContract
-from liftgate.training import train_scorer
-from liftgate.world import World
-from serving.allocation import greedy_epsilon
-from serving.scoring import score_actions
+from liftgate.core.allocation import greedy_epsilon
+from liftgate.core.contract import FeatureContract
+from liftgate.core.scoring import score_actions
+from liftgate.sim.world import World
+from registry.training import train_scorer
 
 CONFIG = load_config()
 FAST = {"learning_rate": 0.2, "num_boost_round": 150, "early_stopping_rounds": 10}

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from experiments.ope.cli import register
+from liftgate.app.cli.ope import register
 
 app = typer.Typer()
 register(app)

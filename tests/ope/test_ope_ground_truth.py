@@ -18,8 +18,8 @@ from configs.loader import load_config
 from experiments.ope.estimators import estimate_all
 from experiments.ope.policies import deterministic
 from experiments.ope.reward_model import CrossFittedRewardModel, contract_features
-from liftgate.contract import FeatureContract
-from liftgate.world import World
+from liftgate.core.contract import FeatureContract
+from liftgate.sim.world import World
 
 pytestmark = pytest.mark.slow
 SEEDS = (0, 1, 2, 3, 4)

@@ -16,13 +16,13 @@ from experiments.logs import (
     decision_log_dir,
     outcome_log_dir,
 )
-from liftgate.catalogue import ActionCatalogue
-from liftgate.contract import FeatureContract
-from liftgate.training import train_scorer
-from liftgate.world import World
+from liftgate.core.catalogue import ActionCatalogue
+from liftgate.core.contract import FeatureContract
+from liftgate.core.scoring import score_actions
+from liftgate.sim.world import World
+from registry.training import train_scorer
 from serving.decision_ids import DecisionIds
 from serving.online_store import OnlineStore
-from serving.scoring import score_actions
 from serving.service import DecisionService, ServedModel
 
 CONFIG = load_config()

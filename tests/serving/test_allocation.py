@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from serving.allocation import greedy_epsilon, ranked_order, unit_draw
+from liftgate.core.allocation import greedy_epsilon, ranked_order, unit_draw
 
 values = st.lists(st.floats(-100, 100, allow_nan=False), min_size=1, max_size=8)
 

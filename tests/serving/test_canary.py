@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from experiments.canary import BASELINE, CANARY, STABLE, CanarySplit
+from experiments.canary_state import read_split, write_split
 from experiments.logs import decision_log_dir, read_decisions
 from serving.api_models import DecideRequest
-from serving.canary import BASELINE, CANARY, STABLE, CanarySplit
-from serving.canary_state import read_split, write_split
 
 CUSTOMERS = [f"customer-{i}" for i in range(4_000)]
 

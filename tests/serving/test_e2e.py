@@ -11,11 +11,11 @@ from fastapi.testclient import TestClient
 
 from configs.loader import load_config
 from experiments.logs import decision_log_dir, decisions_with_outcomes, read_decisions
-from liftgate.home import Home
-from liftgate.world import World
+from liftgate.app import runner
+from liftgate.core.home import Home
+from liftgate.sim.world import World
 from registry.client import ModelRegistry
 from registry.pipeline import train_and_register
-from serving import runner
 from serving.local import create_local_app
 from serving.replay import replay
 

@@ -23,15 +23,15 @@ import pytest
 from configs.loader import load_config
 from configs.schema import ExperimentConfig
 from experiments import state as experiment_state
-from experiments.bandits.served import ServedBandit
 from experiments.bandits.spec import BanditSpec
 from experiments.bandits.store import BanditStore
 from experiments.bandits.updater import settle_seconds, update_bandit
-from liftgate.home import Home
-from liftgate.world import World
+from liftgate.app import runner
+from liftgate.core.home import Home
+from liftgate.sim.world import World
 from registry.client import ModelRegistry
 from registry.pipeline import train_and_register
-from serving import runner
+from serving.bandit_arm import ServedBandit
 
 pytestmark = pytest.mark.slow
 CONFIG = load_config()

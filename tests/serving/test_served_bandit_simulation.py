@@ -14,12 +14,12 @@ import numpy as np
 from configs.loader import load_config
 from configs.schema import ExperimentConfig
 from experiments import state as experiment_state
-from experiments.bandits.served import BanditProvider
 from experiments.bandits.store import BanditStore
 from experiments.bandits.updater import settle_seconds
 from experiments.logs import decision_log_dir, read_decisions
-from liftgate.home import Home
+from liftgate.core.home import Home
 from serving.api_models import DecideRequest, OutcomeRequest
+from serving.bandit_arm import BanditProvider
 
 CONFIG = load_config()
 ROUNDS, DECISIONS_PER_ROUND = 6, 300

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from experiments.logs import decision_log_dir, decisions_with_outcomes, read_decisions
-from serving.allocation import POLICY_FALLBACK, POLICY_GREEDY_EPSILON
+from liftgate.core.allocation import POLICY_FALLBACK, POLICY_GREEDY_EPSILON
 from serving.api_models import DecideRequest, OutcomeRequest
 from serving.service import InvalidRequest
 

@@ -1,5 +1,5 @@
 """An `uplift_targeting` experiment arm served by the in-process DecisionService
-(experiments/uplift/served.py): the rule, exact propensities in the log, fallbacks, loading."""
+(serving/uplift_arm.py): the rule, exact propensities in the log, fallbacks, loading."""
 
 from __future__ import annotations
 
@@ -17,18 +17,18 @@ from experiments.assignment import initial_ranges
 from experiments.logs import decision_log_dir, read_decisions
 from experiments.router import Assignment, ExperimentRouter, RunningExperiment
 from experiments.uplift.data import two_arm_data
-from experiments.uplift.served import (
+from experiments.uplift.t_learner import TLearner
+from liftgate.core.allocation import POLICY_FALLBACK
+from liftgate.core.contract import FeatureContract
+from liftgate.core.home import Home
+from liftgate.core.scoring import score_actions
+from serving.api_models import DecideRequest
+from serving.arm_policies import ArmPolicies, default_providers
+from serving.uplift_arm import (
     UpliftModel,
     UpliftTargetingPolicy,
     UpliftTargetingProvider,
 )
-from experiments.uplift.t_learner import TLearner
-from liftgate.contract import FeatureContract
-from liftgate.home import Home
-from serving.allocation import POLICY_FALLBACK
-from serving.api_models import DecideRequest
-from serving.arm_policies import ArmPolicies, default_providers
-from serving.scoring import score_actions
 
 CONFIG = load_config()
 CONTRACT = FeatureContract(CONFIG.features)

@@ -11,9 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from experiments.uplift.cli import register
 from experiments.uplift.metrics import uplift_metrics
-from liftgate.world import World
+from liftgate.app.cli.uplift import register
+from liftgate.sim.world import World
 
 app = typer.Typer()
 register(app)

@@ -15,8 +15,8 @@ from configs.loader import load_config
 from experiments.uplift.data import two_arm_data
 from experiments.uplift.learners import LEARNERS, SLearner, XLearner
 from experiments.uplift.metrics import qini_auc_score
-from liftgate.contract import FeatureContract
-from liftgate.world import World
+from liftgate.core.contract import FeatureContract
+from liftgate.sim.world import World
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,13 @@ from experiments.logs import (
     decision_log_dir,
     outcome_log_dir,
 )
-from experiments.report import experiment_report, render_html
+from experiments.report.data import experiment_report
+from experiments.report.render import render_html
 from experiments.stats.aggregate import MetricSpec
 from experiments.uplift.segments import segment_effects, segment_labels, segment_specs
-from liftgate.cli import app
-from liftgate.contract import FeatureContract
-from liftgate.world import World
+from liftgate.app.cli.main import app
+from liftgate.core.contract import FeatureContract
+from liftgate.sim.world import World
 
 CONFIG = load_config()
 CONTRACT = FeatureContract(CONFIG.features)

@@ -1,0 +1,288 @@
+"""`liftgate ope`: off-policy evaluation of a policy on a logged table (Parquet or CSV).
+
+Thin: it reads and validates the input (naming the file, column or option that is wrong;
+exit 2), builds the evaluation policy and, when needed, the cross-fitted reward model, calls
+:func:`experiments.ope.evaluate.evaluate`, and prints a table or, with ``--json``, one JSON
+document on stdout. Mounted on the main app by :func:`register`. Importing this module is
+cheap; NumPy, pandas and LightGBM are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from experiments.ope.policies import BUILT_IN as POLICIES
+from liftgate.app.cli.common import ConfigDirOption, JsonOption, emit, failures, say
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``ope`` on ``app``."""
+    app.command("ope")(ope_command)
+
+
+def read_log(path: Path, required: dict[str, str], optional: tuple[str, ...] = ()):
+    """The ``required`` columns (column -> the option that named it) and whichever of
+    ``optional`` exist, as a pandas DataFrame; errors name the file and the column/option."""
+    from liftgate.core.tables import read_table
+
+    return read_table(path, required, optional).to_pandas()
+
+
+def _load_matrix(path: Path, option: str, shape: tuple[int, int | None]) -> np.ndarray:
+    import numpy as np
+
+    if not path.exists():
+        raise FileNotFoundError(f"{option} {path}: file not found")
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{option} {path}: not a .npy array: {exc}") from None
+    n, k = shape
+    if matrix.ndim != 2 or matrix.shape[0] != n or (k is not None and matrix.shape[1] != k):
+        want = f"({n}, {k if k is not None else 'K'})"
+        raise ValueError(f"{option} {path}: expected shape {want}; got {matrix.shape}")
+    if not np.isfinite(matrix).all():
+        raise ValueError(f"{option} {path}: contains NaN or infinite values")
+    return matrix.astype(np.float64)
+
+
+def _action_codes(frame: pd.DataFrame, column: str, log: Path, catalogue) -> tuple[Any, bool]:
+    """Integer codes of the action column and whether they were mapped from catalogue ids."""
+    import numpy as np
+    import pandas as pd
+
+    values = frame[column]
+    if pd.api.types.is_integer_dtype(values):
+        codes = values.to_numpy(dtype=np.int64)
+        if (codes < 0).any():
+            raise ValueError(f"{log}: column {column!r} (--action-col) has negative codes")
+        return codes, False
+    if pd.api.types.is_float_dtype(values):
+        raise ValueError(
+            f"{log}: column {column!r} (--action-col) must hold integer codes 0..K-1 "
+            "or action ids; got floats"
+        )
+    try:
+        return catalogue.codes(values.astype(str)), True
+    except KeyError as exc:
+        raise ValueError(f"{log}: column {column!r} (--action-col): {exc.args[0]}") from None
+
+
+def _support(frame: pd.DataFrame, n_actions: int, mapped: bool, catalogue) -> np.ndarray:
+    """Eligibility from the catalogue when actions are its ids and the rules' columns exist."""
+    import numpy as np
+
+    features = {rule.feature for a in catalogue.actions for rule in a.eligibility}
+    if mapped and features <= set(frame.columns):
+        return catalogue.eligibility_mask({c: frame[c] for c in features}, n_rows=len(frame))
+    return np.ones((len(frame), n_actions), dtype=bool)
+
+
+def ope_command(
+    log: Annotated[Path, typer.Argument(help="Logged decisions: a Parquet file/dir or CSV.")],
+    policy: Annotated[
+        str | None,
+        typer.Option("--policy", help=f"A built-in evaluation policy: {', '.join(POLICIES)}."),
+    ] = None,
+    policy_probs: Annotated[
+        Path | None,
+        typer.Option("--policy-probs", help="(n, K) .npy of the evaluation policy per row."),
+    ] = None,
+    reward_hat: Annotated[
+        Path | None,
+        typer.Option("--reward-hat", help="(n, K) .npy of estimated rewards (else fitted)."),
+    ] = None,
+    action_col: Annotated[str, typer.Option("--action-col")] = "action",
+    reward_col: Annotated[str, typer.Option("--reward-col")] = "reward",
+    propensity_col: Annotated[str, typer.Option("--propensity-col")] = "propensity",
+    feature_cols: Annotated[
+        str | None,
+        typer.Option(
+            "--feature-cols",
+            help="Comma-separated reward-model features (default: the contract's features).",
+        ),
+    ] = None,
+    folds: Annotated[int, typer.Option("--folds", help="Cross-fitting folds.")] = 3,
+    resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.")] = 1000,
+    alpha: Annotated[float, typer.Option("--alpha", help="1 - interval level.")] = 0.05,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    config_dir: ConfigDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Estimate a policy's value from logged decisions: IPW, SNIPW, DM, DR, SNDR with
+    bootstrap intervals, overlap diagnostics and the logged policy's mean reward."""
+    with failures():
+        document = _run(
+            log,
+            policy,
+            policy_probs,
+            reward_hat,
+            action_col,
+            reward_col,
+            propensity_col,
+            feature_cols,
+            folds,
+            resamples,
+            alpha,
+            seed,
+            config_dir,
+        )
+    emit(document, as_json, lambda: typer.echo(format_report(document)))
+
+
+def _run(
+    log,
+    policy,
+    policy_probs,
+    reward_hat_path,
+    action_col,
+    reward_col,
+    propensity_col,
+    feature_cols,
+    folds,
+    resamples,
+    alpha,
+    seed,
+    config_dir,
+) -> dict:
+    import numpy as np
+
+    from experiments.ope import policies
+    from experiments.ope.evaluate import evaluate
+    from experiments.ope.reward_model import (
+        CrossFittedRewardModel,
+        column_features,
+        contract_features,
+    )
+    from liftgate.app.cli.common import load_checked_config
+    from liftgate.core.catalogue import ActionCatalogue
+    from liftgate.core.contract import FeatureContract
+
+    if (policy is None) == (policy_probs is None):
+        raise ValueError("give exactly one of --policy NAME or --policy-probs FILE.npy")
+    if policy is not None and policy not in POLICIES:
+        raise ValueError(f"--policy: expected one of {', '.join(POLICIES)}; got {policy!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"--alpha: expected a number in (0, 1); got {alpha}")
+    if resamples < 1:
+        raise ValueError(f"--resamples: expected >= 1; got {resamples}")
+    if folds < 2:
+        raise ValueError(f"--folds: expected >= 2; got {folds}")
+    config = load_checked_config(config_dir)
+    contract = FeatureContract(config.features)
+    catalogue = ActionCatalogue(config.actions)
+    named = [c.strip() for c in feature_cols.split(",")] if feature_cols else []
+    if feature_cols is not None and not all(named):
+        raise ValueError(f"--feature-cols: expected a,b,...; got {feature_cols!r}")
+    required = {
+        action_col: "--action-col",
+        reward_col: "--reward-col",
+        propensity_col: "--propensity-col",
+        **{c: "--feature-cols" for c in named},
+    }
+    eligibility_features = tuple(r.feature for a in catalogue.actions for r in a.eligibility)
+    frame = read_log(log, required, (*contract.names, *eligibility_features, "customer_id"))
+    n = len(frame)
+    if n == 0:
+        raise ValueError(f"{log}: no rows")
+    action, mapped = _action_codes(frame, action_col, log, catalogue)
+    try:
+        reward = frame[reward_col].to_numpy(dtype=np.float64, na_value=np.nan)
+        pscore = frame[propensity_col].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{log}: columns {reward_col!r} (--reward-col) and {propensity_col!r} "
+            "(--propensity-col) must be numeric"
+        ) from None
+    if not np.isfinite(reward).all():
+        raise ValueError(f"{log}: column {reward_col!r} (--reward-col) has missing values")
+    if not ((pscore > 0) & (pscore <= 1)).all():
+        raise ValueError(
+            f"{log}: column {propensity_col!r} (--propensity-col) must lie in (0, 1] on every row"
+        )
+
+    action_dist = reward_hat = None
+    k = len(catalogue) if mapped else None
+    if policy_probs is not None:
+        action_dist = _load_matrix(policy_probs, "--policy-probs", (n, k))
+        if (action_dist < 0).any() or np.abs(action_dist.sum(axis=1) - 1).max() > 1e-6:
+            raise ValueError(
+                f"--policy-probs {policy_probs}: rows must be probabilities summing to 1"
+            )
+        k = action_dist.shape[1]
+    if reward_hat_path is not None:
+        reward_hat = _load_matrix(reward_hat_path, "--reward-hat", (n, k))
+        k = reward_hat.shape[1]
+    if k is None:
+        k = int(action.max()) + 1
+    if action.max() >= k:
+        raise ValueError(
+            f"{log}: column {action_col!r} (--action-col) has code {int(action.max())} but "
+            f"the policy has K = {k} actions"
+        )
+
+    model_note = None
+    if reward_hat is None:
+        if named:
+            x, categorical = column_features(frame, named)
+            model_note = f"reward model on --feature-cols {', '.join(named)}"
+        else:
+            x, categorical = contract_features(frame, contract)
+            present = [c for c in contract.names if c in frame.columns]
+            model_note = f"reward model on {len(present)} contract features"
+        say(f"fitting a {folds}-fold cross-fitted LightGBM reward model on {n:,} rows")
+        model = CrossFittedRewardModel(
+            n_folds=folds, categorical_features=categorical, random_state=seed
+        )
+        reward_hat = model.fit_predict(x, action, reward, n_actions=k)
+
+    if action_dist is None:
+        support = _support(frame, k, mapped, catalogue)
+        if policy == "uniform":
+            action_dist = policies.uniform(support)
+        else:
+            action_dist = policies.greedy(reward_hat, support)
+
+    report = evaluate(reward, action, pscore, action_dist, reward_hat, alpha, resamples, seed)
+    document = report.to_dict()
+    document["policy"] = policy or str(policy_probs)
+    document["log"] = str(log)
+    document["alpha"] = alpha
+    document["reward_model"] = model_note or f"--reward-hat {reward_hat_path}"
+    if mapped:
+        document["actions"] = list(catalogue.ids)
+    return document
+
+
+def format_report(document: dict) -> str:
+    level = f"{1 - document['alpha']:.0%}"
+    lines = [
+        f"off-policy evaluation of {document['policy']} on {document['n']:,} rows "
+        f"({document['n_actions']} actions; {document['reward_model']})",
+        f"{'estimator':<10}{'value':>10}  {level} interval",
+    ]
+    for name, est in document["estimates"].items():
+        if est is None:
+            lines.append(f"{name:<10}{'-':>10}")
+            continue
+
+        def fmt(x):
+            return "-" if x is None else f"{x:.4f}"
+
+        lines.append(
+            f"{name:<10}{fmt(est['value']):>10}  [{fmt(est['ci_low'])}, {fmt(est['ci_high'])}]"
+        )
+    lines.append(f"{'logged':<10}{document['on_policy_value']:>10.4f}  (behaviour policy)")
+    lines.append(
+        f"effective sample size {document['ess']:,.0f} ({document['ess_ratio']:.1%} of rows); "
+        f"largest weight {document['max_weight']:.2f}"
+    )
+    lines.extend(f"WARNING: {w}" for w in document["warnings"])
+    return "\n".join(lines)

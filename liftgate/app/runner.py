@@ -1,0 +1,234 @@
+"""Start and stop the Ray Serve application on this machine (`liftgate serve` / `stop`)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from configs.loader import LiftgateConfig
+from liftgate.core.home import Home
+
+# Ray on one box: loopback only, no token auth, no usage report (see README: Serving).
+BASE_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
+}
+
+
+WEIGHTS_POLL_S = 0.1
+
+
+def ray_env(config: LiftgateConfig) -> dict[str, str]:
+    mode = config.serving.mode
+    env = dict(BASE_ENV)
+    if mode.throughput_optimized:
+        env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
+    if mode.haproxy:
+        env["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+        env["RAY_SERVE_HAPROXY_NBTHREAD"] = str(mode.haproxy_threads)
+        env["RAY_SERVE_HAPROXY_METRICS_ENABLED"] = "0"
+    return env
+
+
+def ray_temp_dir(home: Home, port: int) -> str:
+    """Ray's socket paths must stay short (AF_UNIX limit): /tmp/lg-<hash>, 18 characters."""
+    digest = hashlib.sha1(f"{home.root}:{port}".encode()).hexdigest()[:8]
+    return f"/tmp/lg-{digest}"
+
+
+def state_file(home: Home) -> Path:
+    return home.root / "run" / "serve.json"
+
+
+class ServiceStartError(RuntimeError):
+    """The application did not come up; the message holds the tail of its log."""
+
+
+def wait_ready(url: str, timeout_s: float, alive=lambda: True) -> dict:
+    deadline = time.monotonic() + timeout_s
+    last: object = None
+    while time.monotonic() < deadline and alive():
+        try:
+            response = httpx.get(f"{url}/readyz", timeout=2.0)
+            last = response.json()
+            if response.status_code == 200:
+                return last
+        except (httpx.HTTPError, ValueError) as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    raise TimeoutError(f"{url}/readyz not ready after {timeout_s:.0f} s (last answer: {last})")
+
+
+def serve_foreground(
+    config: LiftgateConfig,
+    home: Home,
+    host: str,
+    port: int,
+    topology: str,
+    ready_timeout_s: float = 180.0,
+) -> None:
+    """Run the application until SIGTERM/SIGINT, then shut Serve and Ray down cleanly."""
+    os.environ.update(ray_env(config))
+    import ray
+    from ray import serve
+    from ray.serve.context import _get_global_client
+    from ray.serve.schema import ServeDeploySchema
+
+    from experiments.canary_state import read_split
+    from serving.ray_app import canary_user_config, deploy_config
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    home.ensure()
+    state = state_file(home)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            _temp_dir=ray_temp_dir(home, port),
+        )
+        serve.start(http_options={"host": host, "port": port})
+
+        def deploy(split, revision: int) -> None:
+            document = deploy_config(
+                str(config.directory),
+                str(home.root),
+                topology,
+                config.serving.replicas,
+                config.serving.replica_cpus,
+                canary_user_config(split, revision),
+            )
+            # What `serve deploy` sends through the dashboard (off here), sent directly.
+            _get_global_client().deploy_apps(ServeDeploySchema.model_validate(document))
+
+        split, applied = read_split(home.root)
+        deploy(split, applied)
+        url = f"http://{host}:{port}"
+        wait_ready(url, ready_timeout_s, alive=lambda: not stop.is_set())
+        state.write_text(json.dumps({"pid": os.getpid(), "url": url, "topology": topology}))
+        print(f"liftgate serving on {url} ({topology}); stop with `liftgate stop`", flush=True)
+        if config.serving.guard:
+            start_guard(config, home, stop)
+        # Rollout weights: the file is the record; a change reaches the replicas as a new
+        # `user_config` (reconfigured in place, no restart; README: Rollouts).
+        while not stop.wait(WEIGHTS_POLL_S):
+            split, revision = read_split(home.root)
+            if revision != applied:
+                deploy(split, revision)
+                applied = revision
+    finally:
+        state.unlink(missing_ok=True)
+        try:
+            serve.shutdown()
+        finally:
+            ray.shutdown()
+
+
+def start_guard(config: LiftgateConfig, home: Home, stop: threading.Event) -> threading.Thread:
+    """The guard as a background task of the application (liftgate/guard/loop.py)."""
+    from liftgate.guard.controller import RolloutController
+    from liftgate.guard.loop import guard_loop
+
+    def report(results: list[dict]) -> None:
+        for result in results:
+            verdict = result.get("verdict") or {}
+            print(
+                f"guard: {result['rollout']}: {verdict.get('kind')} "
+                f"{verdict.get('summary', result.get('error', ''))}",
+                flush=True,
+            )
+
+    thread = threading.Thread(
+        target=guard_loop,
+        args=(RolloutController(config, home), stop, report),
+        daemon=True,
+        name="guard",
+    )
+    thread.start()
+    return thread
+
+
+def serve_detached(
+    home: Home, host: str, port: int, topology: str, config_dir: Path, timeout_s: float = 180.0
+) -> dict:
+    """Start `liftgate serve` in the background and return once /readyz says ready."""
+    run_dir = home.root / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / "serve.log"
+    command = [
+        sys.executable,
+        "-m",
+        "liftgate.app.cli.main",
+        "serve",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--topology",
+        topology,
+        "--config-dir",
+        str(config_dir),
+    ]
+    env = {**os.environ, "LIFTGATE_HOME": str(home.root)}
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    url = f"http://{host}:{port}"
+    try:
+        wait_ready(url, timeout_s, alive=lambda: process.poll() is None)
+    except TimeoutError:
+        tail = log_path.read_text(errors="replace")[-3000:]
+        stop_process(process.pid)
+        raise ServiceStartError(f"the service did not become ready; {log_path}:\n{tail}") from None
+    if process.poll() is not None:
+        raise ServiceStartError(f"the service exited with {process.returncode}; see {log_path}")
+    return {"pid": process.pid, "url": url, "topology": topology, "log": str(log_path)}
+
+
+def stop_process(pid: int, timeout_s: float = 90.0) -> bool:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        # Our own child stays a zombie (and answers kill 0) until it is reaped.
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                break
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.25)
+    # Ray's dashboard and runtime-env agents can outlive the driver (PPID 1, ignoring
+    # SIGTERM); they stay in the driver's process group, so end the group.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+def stop_service(home: Home) -> dict | None:
+    state = state_file(home)
+    if not state.exists():
+        return None
+    info = json.loads(state.read_text())
+    stop_process(info["pid"])
+    state.unlink(missing_ok=True)
+    return info

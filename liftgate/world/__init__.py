@@ -1,5 +1,0 @@
-"""The synthetic marketing world every test, demo and benchmark runs on."""
-
-from liftgate.world.world import SCENARIOS, Timeline, World
-
-__all__ = ["SCENARIOS", "Timeline", "World"]
