@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -18,6 +18,7 @@ from configs.schema import (
     FeaturesConfig,
     ModelsConfig,
     RolloutConfig,
+    ServedAlias,
     ServingConfig,
 )
 
@@ -58,7 +59,7 @@ def load_file(path: Path, model: type[M]) -> M:
     if not isinstance(raw, dict):
         raise ConfigError([f"{path}: expected a mapping at the top level; found {raw!r}"])
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw, context={"file": str(path)})
     except ValidationError as exc:
         raise ConfigError([f"{path}: {_describe(e)}" for e in exc.errors()]) from None
 
@@ -92,7 +93,7 @@ def _load_named(directory: Path, folder: str, model: type[M]) -> tuple[dict[str,
     return loaded, problems
 
 
-MODEL_REF = re.compile(r"^(champion|challenger|[0-9]+)$")
+MODEL_REF = re.compile(rf"^({'|'.join(get_args(ServedAlias))}|[0-9]+)$")
 
 
 def _experiment_problems(config: LiftgateConfig) -> list[str]:

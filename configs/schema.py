@@ -1,18 +1,97 @@
 """Pydantic schemas of the configuration files: one schema, validated at load.
 
 Every model forbids unknown keys, so a typo in a YAML file is an error, not a silent default.
+
+The names a YAML file may use for a policy, a reward or a model alias are defined by the
+`Literal` types below (this package is the bottom layer, so the code's names come from
+here: `liftgate.core.vocabulary` gives them to the code). A spelling of an earlier release
+is still read, under its current name, with a `DeprecatedSpellingWarning` that names the
+file and the key:
+
+>>> import warnings
+>>> raw = {"policy": "egreedy", "reward": "conversion"}
+>>> with warnings.catch_warnings(record=True) as caught:
+...     warnings.simplefilter("always")
+...     bandit = BanditConfig.model_validate(raw, context={"file": "offers.yaml"})
+>>> bandit.policy, bandit.reward
+('epsilon_greedy', 'converted')
+>>> print(caught[0].message)
+offers.yaml: bandit.policy: 'egreedy' is deprecated; write 'epsilon_greedy'
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- names (liftgate.core.vocabulary) ------------------------------------------------------
+
+#: Policies an experiment arm and a bandit both offer.
+SharedPolicyName = Literal["epsilon_greedy", "uniform_random"]
+#: Policies only an arm takes: the catalogue's fallback order, a model's uplift, a bandit.
+ArmOnlyPolicyName = Literal["rules", "uplift_targeting", "bandit"]
+#: Policies only a bandit learner takes (experiments.bandits.policies).
+BanditOnlyPolicyName = Literal["thompson", "ucb", "linucb", "lints", "gaussian_ts", "model"]
+ArmPolicyName = Literal[SharedPolicyName, ArmOnlyPolicyName]
+BanditPolicyName = Literal[SharedPolicyName, BanditOnlyPolicyName]
+#: A decision's reward: converted (0/1), revenue, or profit (revenue − the action's cost).
+RewardKind = Literal["converted", "revenue", "profit"]
+#: Registry aliases a configuration may serve or roll out.
+ServedAlias = Literal["champion", "challenger"]
+#: The arm label of an experiment's holdout share; no configured arm may take it.
+HOLDOUT: Final = "holdout"
+
+#: Spellings of earlier releases, still read: old → current, per kind of name.
+OLD_ARM_POLICIES: Final[Mapping[str, ArmPolicyName]] = {"greedy_epsilon": "epsilon_greedy"}
+OLD_BANDIT_POLICIES: Final[Mapping[str, BanditPolicyName]] = {
+    "egreedy": "epsilon_greedy",
+    "random": "uniform_random",
+}
+OLD_REWARD_KINDS: Final[Mapping[str, RewardKind]] = {
+    "conversion": "converted",
+    "revenue_minus_cost": "profit",
+}
+
+
+class DeprecatedSpellingWarning(FutureWarning):
+    """An old spelling of a name was read and taken under its current name.
+
+    A FutureWarning, not a DeprecationWarning: it is meant for whoever writes the YAML or
+    the command line, and Python shows DeprecationWarnings only to code run as ``__main__``.
+    """
+
+
+def current_spelling(value: Any, old_spellings: Mapping[str, str], where: str) -> Any:
+    """`value`, or its current spelling with a `DeprecatedSpellingWarning` naming `where`.
+
+    >>> current_spelling("ucb", OLD_BANDIT_POLICIES, "bandit.policy")
+    'ucb'
+    """
+    if not isinstance(value, str) or value not in old_spellings:
+        return value
+    current = old_spellings[value]
+    warnings.warn(
+        f"{where}: {value!r} is deprecated; write {current!r}",
+        DeprecatedSpellingWarning,
+        stacklevel=2,
+    )
+    return current
+
+
+def _where(info: ValidationInfo, parent: str) -> str:
+    """`file: parent.key` of the value being validated (the loader passes the file)."""
+    key = f"{parent}.{info.field_name}"
+    source = (info.context or {}).get("file")
+    return f"{source}: {key}" if source else key
 
 
 # --- features.yaml -------------------------------------------------------------------------
@@ -175,7 +254,7 @@ class ServingConfig(Strict):
     replicas: Annotated[int, Field(ge=1)] = 2
     replica_cpus: Annotated[float, Field(gt=0)] = 0.25
     mode: RayServeMode = RayServeMode()
-    model_alias: Literal["champion", "challenger"] = "champion"
+    model_alias: ServedAlias = "champion"
     epsilon: Annotated[float, Field(ge=0, le=1)] = 0.05
     scoring_budget_ms: Annotated[float, Field(gt=0)] = 50.0
     max_body_bytes: Annotated[int, Field(ge=256)] = 16_384
@@ -231,16 +310,24 @@ class BanditConfig(Strict):
     policy update (experiments.bandits.updater).
     """
 
-    policy: Literal[
-        "thompson", "ucb", "egreedy", "linucb", "lints", "gaussian_ts", "model", "random"
-    ]
+    policy: BanditPolicyName
     params: dict[str, Any] = {}
     floor: Annotated[float, Field(ge=0, le=1)] = 0.01
     burn_in: Annotated[int, Field(ge=0)] = 0  # learned decisions before leaving uniform
-    reward: Literal["converted", "revenue", "profit"] = "converted"
+    reward: RewardKind = "converted"
     attribution_window_hours: Annotated[float | None, Field(gt=0)] = None  # experiment's
     update_every_s: Annotated[float, Field(gt=0)] = 60.0
     batch_size: Annotated[int, Field(ge=1)] = 10_000
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _current_policy(cls, value: Any, info: ValidationInfo) -> Any:
+        return current_spelling(value, OLD_BANDIT_POLICIES, _where(info, "bandit"))
+
+    @field_validator("reward", mode="before")
+    @classmethod
+    def _current_reward(cls, value: Any, info: ValidationInfo) -> Any:
+        return current_spelling(value, OLD_REWARD_KINDS, _where(info, "bandit"))
 
     @model_validator(mode="after")
     def _bernoulli_needs_conversions(self) -> BanditConfig:
@@ -258,12 +345,15 @@ class ArmConfig(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
     weight: Annotated[float, Field(ge=0, le=1)]
     model: str | None = None  # champion | challenger | a version number; default: serving's
-    policy: Literal["greedy_epsilon", "uniform_random", "rules", "uplift_targeting", "bandit"] = (
-        "greedy_epsilon"
-    )
+    policy: ArmPolicyName = "epsilon_greedy"
     epsilon: Annotated[float | None, Field(ge=0, le=1)] = None
     actions: list[str] | None = None
     uplift: UpliftArmConfig | None = None
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _current_policy(cls, value: Any, info: ValidationInfo) -> Any:
+        return current_spelling(value, OLD_ARM_POLICIES, _where(info, "arms.*"))
 
     @model_validator(mode="after")
     def _uplift_iff_uplift_targeting(self) -> ArmConfig:
@@ -312,8 +402,8 @@ class ExperimentConfig(Strict):
         names = [a.name for a in self.arms]
         if len(set(names)) != len(names):
             raise ValueError(f"arm names must be unique; got {names}")
-        if "holdout" in names:
-            raise ValueError("`holdout` is reserved for the holdout share")
+        if HOLDOUT in names:
+            raise ValueError(f"`{HOLDOUT}` is reserved for the holdout share")
         total = sum(a.weight for a in self.arms)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"arm weights must sum to 1; they sum to {total}")

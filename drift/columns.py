@@ -29,7 +29,7 @@ top: a numerical column with at most five distinct values gets a categorical-sty
 Traceback (most recent call last):
 ...
 ValueError: column 'seen_at' has type datetime64[ns], which has no drift test; declare it \
-with --categorical or --numerical, or leave it out
+categorical or numerical, or leave it out
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def infer_column_types(
             if explicit:
                 raise ValueError(
                     f"column {name!r} has type {dtype}, which has no drift test; declare it "
-                    "with --categorical or --numerical, or leave it out"
+                    "categorical or numerical, or leave it out"
                 )
             skipped[name] = str(dtype)
             continue

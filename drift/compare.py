@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from drift.columns import CATEGORICAL, NUMERICAL, ColumnTypes, infer_column_types
+from liftgate.core.errors import InputError
 
 #: A chunk drifts when at least this share of its columns drift (Evidently's default).
 DEFAULT_THRESHOLD = 0.5
@@ -191,7 +192,7 @@ def drift_share(columns: dict[str, ColumnDrift]) -> float:
 
 def check_threshold(threshold: float) -> float:
     if not 0 < threshold <= 1:
-        raise ValueError(f"threshold: expected a share in (0, 1]; got {threshold}")
+        raise InputError(f"expected a share in (0, 1]; got {threshold}", parameter="threshold")
     return float(threshold)
 
 
@@ -347,6 +348,16 @@ def harmonize(
     return reference, current
 
 
+def _require_columns(frame: pd.DataFrame, names: Iterable[str], table: str) -> None:
+    """Raise ValueError naming ``table`` and the first of ``names`` it lacks."""
+    absent = [name for name in names if name not in frame.columns]
+    if absent:
+        raise ValueError(
+            f"{table}: column {absent[0]!r} not found; "
+            f"columns are: {', '.join(map(str, frame.columns))}"
+        )
+
+
 def compare_tables(
     reference: Any,
     current: Any,
@@ -363,23 +374,21 @@ def compare_tables(
 ) -> Comparison:
     """Compare ``current`` (in chunks of ``chunk_size`` rows) with ``reference`` (see module).
 
-    ``columns`` default to the reference's columns that have a test; types are inferred from
-    the reference (:func:`drift.columns.infer_column_types`), with ``categorical`` and
-    ``numerical`` as overrides. Raises ValueError naming the table and the column that is
-    missing or cannot be tested.
+    ``columns`` default to the reference's columns that have a test (a current column the
+    reference lacks is then an error, as a reference column the current table lacks is);
+    types are inferred from the reference (:func:`drift.columns.infer_column_types`), with
+    ``categorical`` and ``numerical`` as overrides. Raises ValueError naming the table and the
+    column that is missing or cannot be tested.
     """
     reference, current = _frame(reference, "reference"), _frame(current, "current")
     threshold = check_threshold(threshold)
+    if columns is None:  # a current column the reference lacks would go untested unnoticed
+        _require_columns(reference, current.columns, "reference")
     column_types = infer_column_types(reference, columns, categorical, numerical)
     types = column_types.types
     if not types:
         raise ValueError("no column to compare: the reference has no column with a drift test")
-    missing = [c for c in types if c not in current.columns]
-    if missing:
-        raise ValueError(
-            f"current: column {missing[0]!r} not found; "
-            f"columns are: {', '.join(map(str, current.columns))}"
-        )
+    _require_columns(current, types, "current")
     if len(reference) == 0:
         raise ValueError("reference: the table has no rows")
     bounds = chunk_bounds(len(current), chunk_size)

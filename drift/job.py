@@ -64,7 +64,9 @@ from drift.compare import (
 )
 from liftgate.core.catalogue import ActionCatalogue
 from liftgate.core.contract import ACTION_COLUMN
+from liftgate.core.errors import InputError
 from liftgate.core.home import Home
+from liftgate.core.vocabulary import CHAMPION, TAG_CONTRACT_VERSION
 
 PREDICTION = "prediction"
 DEFAULT_WINDOW = "1d"
@@ -76,7 +78,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _ROWS = re.compile(r"^\s*(\d[\d_]*)\s*(?:rows?)?\s*$")
 
 
-class InsufficientData(ValueError):
+class InsufficientData(InputError):
     """The window holds too few decisions of the model version to compare."""
 
 
@@ -101,10 +103,18 @@ def parse_window(text: str) -> Window:
             return Window(text.strip(), seconds=seconds)
     elif (match := _ROWS.match(text)) and int(match.group(1).replace("_", "")) > 0:
         return Window(text.strip(), rows=int(match.group(1).replace("_", "")))
-    raise ValueError(
-        f"--window: expected a time span like 30m, 1h, 1d or a row count like 5000 rows; "
-        f"got {text!r}"
+    raise InputError(
+        f"expected a time span like 30m, 1h, 1d or a row count like 5000 rows; got {text!r}",
+        parameter="window",
     )
+
+
+def _check_prediction_action(prediction_action: str) -> None:
+    if prediction_action not in PREDICTION_ACTIONS:
+        raise InputError(
+            f"expected one of {', '.join(PREDICTION_ACTIONS)}; got {prediction_action!r}",
+            parameter="prediction_action",
+        )
 
 
 @dataclass(frozen=True)
@@ -161,11 +171,7 @@ def decision_frame(
     """Logged decisions as the training profile's columns: the features by name, ``action``
     (code of the action whose probability is taken) and ``prediction``; rows without a
     model score (NaN probability, fallbacks) are dropped."""
-    if prediction_action not in PREDICTION_ACTIONS:
-        raise ValueError(
-            f"--prediction-action: expected one of {', '.join(PREDICTION_ACTIONS)}; "
-            f"got {prediction_action!r}"
-        )
+    _check_prediction_action(prediction_action)
     n, width = decisions.num_rows, len(feature_names)
     columns = [*feature_names, ACTION_COLUMN, PREDICTION]
     if n == 0:
@@ -173,7 +179,7 @@ def decision_frame(
     lengths = pc.list_value_length(decisions["features"]).to_numpy(zero_copy_only=False)
     if (lengths != width).any():
         found = sorted({int(x) for x in np.unique(lengths)} - {width})
-        raise ValueError(
+        raise InputError(
             f"decision log: feature vectors of length {found} where the training profile has "
             f"{width} features ({', '.join(feature_names)}): another feature contract"
         )
@@ -243,12 +249,12 @@ def load_reference(
     reference, tags = registry.training_profile(name, version)
     missing = [c for c in (ACTION_COLUMN, PREDICTION) if c not in reference.columns]
     if missing:
-        raise ValueError(f"training profile of {name} v{version}: no column {missing[0]!r}")
+        raise InputError(f"training profile of {name} v{version}: no column {missing[0]!r}")
     return version, alias, reference, tags
 
 
 def _report_dir(home: Home, now: dt.datetime) -> Path:
-    base = home.root / "drift" / now.strftime("%Y%m%dT%H%M%SZ")
+    base = home.drift_reports / now.strftime("%Y%m%dT%H%M%SZ")
     path, n = base, 1
     while path.exists():
         n += 1
@@ -259,7 +265,7 @@ def _report_dir(home: Home, now: dt.datetime) -> Path:
 def run_drift_job(
     home: Home,
     config: LiftgateConfig,
-    model_ref: str = "champion",
+    model_ref: str = CHAMPION,
     window: str | Window = DEFAULT_WINDOW,
     *,
     threshold: float = DEFAULT_THRESHOLD,
@@ -280,23 +286,19 @@ def run_drift_job(
     Raises RegistryError (no such alias/version), FileNotFoundError (no training profile),
     InsufficientData (fewer than ``min_rows`` scored decisions) or ValueError.
     """
-    from experiments.logs import decision_log_dir, read_decisions
+    from experiments.logs.reader import read_decisions
     from registry.client import ModelRegistry
 
     threshold = check_threshold(threshold)
     window = parse_window(window) if isinstance(window, str) else window
-    if prediction_action not in PREDICTION_ACTIONS:
-        raise ValueError(
-            f"--prediction-action: expected one of {', '.join(PREDICTION_ACTIONS)}; "
-            f"got {prediction_action!r}"
-        )
+    _check_prediction_action(prediction_action)
     now = now or dt.datetime.now(dt.UTC)
     registry = registry or ModelRegistry(home, config.models.registry)
     name = config.models.scorer.name
     version, alias, reference, tags = load_reference(registry, name, model_ref)
     feature_names = [c for c in reference.columns if c not in (ACTION_COLUMN, PREDICTION)]
 
-    log_dir = decision_log_dir(home.root)
+    log_dir = home.decision_log
     start = now - dt.timedelta(seconds=window.seconds) if window.seconds is not None else None
     decisions = read_decisions(log_dir, start=start, end=now)
     decisions = select_window(decisions, window, name, version, now)
@@ -306,11 +308,12 @@ def run_drift_job(
     if len(current) < min_rows:
         raise InsufficientData(
             f"{len(current)} scored decisions of {described}; at least {min_rows} are needed "
-            "for a stable comparison (a longer --window, or --min-rows)"
+            "for a stable comparison",
+            parameter="window",
         )
     notes = []
     contracts = set(decisions["contract_version"].to_pylist())
-    trained = tags.get("liftgate.contract_version")
+    trained = tags.get(TAG_CONTRACT_VERSION)
     if trained is not None and contracts - {trained}:
         notes.append(
             f"decisions were encoded with contract {sorted(contracts)}, the model was trained "

@@ -29,11 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from experiments.assignment import unit_point
-
-CANARY = "canary"
-BASELINE = "baseline"
-STABLE = "stable"
-EXPERIMENT_PREFIX = "rollout/"
+from liftgate.core.vocabulary import BASELINE, CANARY, ROLLOUT_PREFIX, STABLE
 
 
 @dataclass(frozen=True)
@@ -53,7 +49,7 @@ class CanarySplit:
 
     @property
     def experiment(self) -> str:
-        return EXPERIMENT_PREFIX + self.rollout
+        return ROLLOUT_PREFIX + self.rollout
 
     def variant(self, unit_id: str) -> str:
         point = unit_point(f"rollout:{self.salt}", unit_id)

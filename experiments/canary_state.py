@@ -9,39 +9,22 @@ from it, so a rollback survives a restart.
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
-from pathlib import Path
-
 from experiments.canary import CanarySplit
+from liftgate.core.home import Home
+from liftgate.core.jsonstate import locked_json, read_json
 
 
-def serving_weights_path(root: Path) -> Path:
-    return root / "rollouts" / "serving.json"
-
-
-def read_split(root: Path) -> tuple[CanarySplit | None, int]:
+def read_split(home: Home) -> tuple[CanarySplit | None, int]:
     """The current split (None: the champion serves everyone) and the file's revision."""
-    path = serving_weights_path(root)
-    if not path.exists():
-        return None, 0
-    document = json.loads(path.read_text())
+    document = read_json(home.serving_weights, {})
     return CanarySplit.from_dict(document.get("split")), int(document.get("revision", 0))
 
 
-def write_split(root: Path, split: CanarySplit | None) -> CanarySplit | None:
+def write_split(home: Home, split: CanarySplit | None) -> CanarySplit | None:
     """Replace the split; returns it with its new revision."""
-    path = serving_weights_path(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with (path.parent / ".serving.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        _, revision = read_split(root)
-        revision += 1
+    with locked_json(home.serving_weights, dict, indent=2) as document:
+        revision = int(document.get("revision", 0)) + 1
         if split is not None:
             split = CanarySplit(**{**split.to_dict(), "revision": revision})
-        document = {"revision": revision, "split": split.to_dict() if split else None}
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(document, indent=2))
-        os.replace(temporary, path)
+        document.update(revision=revision, split=split.to_dict() if split else None)
     return split

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from configs.schema import ExperimentConfig
-from experiments.router import HOLDOUT
 from experiments.stats.srm import srm_check
+from liftgate.core.vocabulary import HOLDOUT
 
 
 def exposure(decisions: pa.Table, config: ExperimentConfig) -> dict:

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 
 from configs.schema import ArmConfig, ExperimentConfig
 from experiments.assignment import ArmRanges, arm_of, unit_point
+from liftgate.core.vocabulary import HOLDOUT
 
-HOLDOUT = "holdout"
 HOLDOUT_ARM = ArmConfig(name="holdout-arm", weight=0.0)  # the service's default treatment
 
 

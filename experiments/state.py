@@ -8,47 +8,36 @@ ranges, so a weight change on restart moves the fewest units (`assignment.rebala
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 from configs.schema import ExperimentConfig
 from experiments.assignment import initial_ranges, rebalance
 from experiments.router import ExperimentRouter, RunningExperiment, overlapping
+from liftgate.core.errors import BAD_INPUT, LiftgateError
+from liftgate.core.home import Home
+from liftgate.core.jsonstate import locked_json, read_json
 
 
-def state_path(root: Path) -> Path:
-    return root / "experiments" / "state.json"
-
-
-def read_state(root: Path) -> dict:
-    path = state_path(root)
-    return json.loads(path.read_text()) if path.exists() else {}
+def read_state(home: Home) -> dict:
+    return read_json(home.experiment_state, {})
 
 
 @contextmanager
-def _locked_state(root: Path):
-    path = state_path(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with (path.parent / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        state = read_state(root)
+def _locked_state(home: Home) -> Iterator[dict]:
+    with locked_json(home.experiment_state, dict, indent=2, sort_keys=True, default=str) as state:
         yield state
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(state, indent=2, sort_keys=True, default=str))
-        os.replace(temporary, path)
 
 
-class ExperimentStateError(ValueError):
-    pass
+class ExperimentStateError(LiftgateError, ValueError):
+    """An experiment that cannot start in the running set (exit 1, the default), or that
+    was never started (``BAD_INPUT``)."""
 
 
-def start(root: Path, config: ExperimentConfig) -> dict:
+def start(home: Home, config: ExperimentConfig) -> dict:
     weights = {arm.name: arm.weight for arm in config.arms}
-    with _locked_state(root) as state:
+    with _locked_state(home) as state:
         for name, entry in state.items():
             other = ExperimentConfig.model_validate(entry["config"])
             if name != config.name and entry["status"] == "running" and overlapping(config, other):
@@ -71,10 +60,12 @@ def start(root: Path, config: ExperimentConfig) -> dict:
         return state[config.name]
 
 
-def stop(root: Path, name: str) -> dict:
-    with _locked_state(root) as state:
+def stop(home: Home, name: str) -> dict:
+    with _locked_state(home) as state:
         if name not in state:
-            raise ExperimentStateError(f"experiment {name!r} was never started")
+            raise ExperimentStateError(
+                f"experiment {name!r} was never started", exit_code=BAD_INPUT
+            )
         state[name]["status"] = "stopped"
         state[name]["stopped_at"] = datetime.now(UTC).isoformat()
         return state[name]

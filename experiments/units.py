@@ -1,28 +1,27 @@
 """An experiment's units from the logs: one row per customer, ready for the statistics.
 
 Decisions of the experiment are joined with their outcomes inside the attribution window
-(`experiments.logs.join_outcomes`), then aggregated per unit with Arrow: the arm of the
-unit's first decision (intention to treat), its first exposure, decisions served, whether
-it converted, revenue, and the CUPED covariate and any segment features (as encoded by the
+(`experiments.logs.reader.join_outcomes`), then aggregated per unit with Arrow: the arm of
+the unit's first decision (intention to treat), its first exposure, decisions served,
+whether it converted, revenue, and the CUPED covariate and any segment features (as encoded by the
 contract, columns ``feature:<name>``) from the first decision's feature snapshot
 (pre-exposure by construction: features are read before the decision is made).
 
->>> import datetime as dt, pyarrow as pa
->>> from experiments.logs import DECISION_SCHEMA, OUTCOME_SCHEMA
+>>> import datetime as dt
+>>> from experiments.logs.schema import DecisionRecord, OutcomeRecord, to_table
 >>> t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
->>> row = dict(ts=t0, features=[2.0], contract_version="1", actions=["a"], scores=[1.0],
-...            probabilities=[0.1], chosen="a", propensity=1.0, policy="rules", model_name="m",
-...            model_version="1", model_alias="champion", experiment="e", fallback=False,
-...            fallback_reason=None, cold_start=False, latency_ms=1.0, trace_id="t",
-...            request_id=None)
->>> decisions = pa.Table.from_pylist([
-...     {**row, "decision_id": "d1", "customer_id": "c1", "arm": "control"},
-...     {**row, "decision_id": "d2", "customer_id": "c1", "arm": "control"},
-...     {**row, "decision_id": "d3", "customer_id": "c2", "arm": "treatment"}],
-...     schema=DECISION_SCHEMA)
->>> outcomes = pa.Table.from_pylist([dict(outcome_id="o1", decision_id="d2",
-...     ts=t0, event="conversion", value=1.0, received_ts=t0, known_decision=True)],
-...     schema=OUTCOME_SCHEMA)
+>>> def decision(decision_id, customer_id, arm):
+...     return DecisionRecord(
+...         decision_id=decision_id, customer_id=customer_id, arm=arm, ts=t0, features=[2.0],
+...         contract_version="1", actions=["a"], scores=[1.0], probabilities=[0.1], chosen="a",
+...         propensity=1.0, policy="rules", model_name="m", model_version="1",
+...         model_alias="champion", experiment="e", fallback=False, cold_start=False,
+...         latency_ms=1.0, trace_id="t")
+>>> decisions = to_table(DecisionRecord, [
+...     decision("d1", "c1", "control"), decision("d2", "c1", "control"),
+...     decision("d3", "c2", "treatment")])
+>>> outcomes = to_table(OutcomeRecord, [OutcomeRecord(outcome_id="o1", decision_id="d2",
+...     ts=t0, event="conversion", value=1.0, received_ts=t0, known_decision=True)])
 >>> units = experiment_units(decisions, outcomes, "e", window_s=3600, covariate_index=0)
 >>> units.select(["customer_id", "arm", "decisions", "converted", "covariate"]).to_pylist()
 ... # doctest: +NORMALIZE_WHITESPACE
@@ -40,7 +39,7 @@ from collections.abc import Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from experiments.logs import join_outcomes
+from experiments.logs.reader import join_outcomes
 
 UNIT = "customer_id"
 FEATURE_PREFIX = "feature:"

@@ -19,17 +19,24 @@ from mlflow.exceptions import MlflowException
 
 from configs.schema import RegistryPolicy
 from liftgate.core import audit
+from liftgate.core.errors import BAD_INPUT
 from liftgate.core.home import Home
 from liftgate.core.model import ScoringModel
+from liftgate.core.vocabulary import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS,
+    SERVED_ALIASES,
+    TAG_APPROVED_AT,
+    TAG_APPROVED_BY,
+    TAG_GATE_PASSED,
+    TAG_GATE_REASONS,
+    TAG_REPLACED_VERSION,
+    TAG_ROLLED_BACK_AT,
+    TAG_RUN_ID,
+)
 from registry.errors import RegistryError
 from registry.store import REFERENCE_ARTIFACT, SCORING_ARTIFACTS, connect
-
-CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
-ALIASES = (CHAMPION, CHALLENGER)
-APPROVED_BY = "liftgate.approved_by"
-GATE_PASSED = "liftgate.gate.passed"
-REPLACED = "liftgate.replaced_version"
-
 
 #: Training profiles already read, by (tracking store, model, version).
 _PROFILES: dict[tuple[str, str, str], tuple[pd.DataFrame, dict[str, str]]] = {}
@@ -69,7 +76,7 @@ class ModelRegistry:
             return model_ref, None
         version = self.alias_version(name, model_ref)
         if version is None:
-            raise RegistryError(f"model {name!r} has no {model_ref!r} alias", code=2)
+            raise RegistryError(f"model {name!r} has no {model_ref!r} alias", exit_code=BAD_INPUT)
         return version, model_ref
 
     def training_profile(self, name: str, version: str) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -85,7 +92,7 @@ class ModelRegistry:
 
     def _download_profile(self, name: str, version: str) -> tuple[pd.DataFrame, dict[str, str]]:
         tags = dict(self._version(name, version).tags)
-        run_id = tags.get("liftgate.run_id") or self._version(name, version).run_id
+        run_id = tags.get(TAG_RUN_ID) or self._version(name, version).run_id
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 local = mlflow.artifacts.download_artifacts(
@@ -102,7 +109,9 @@ class ModelRegistry:
         try:
             return self.client.get_model_version(name, str(version))
         except MlflowException:
-            raise RegistryError(f"model {name!r} has no version {version!r}", code=2) from None
+            raise RegistryError(
+                f"model {name!r} has no version {version!r}", exit_code=BAD_INPUT
+            ) from None
 
     def list(self) -> list[dict]:
         models = []
@@ -169,18 +178,21 @@ class ModelRegistry:
         self, name: str, version: str, alias: str, who: str | None = None, why: str = "manual"
     ) -> list[dict]:
         """Give `version` the alias; a new champion keeps the old one as `previous`."""
-        if alias not in ALIASES:
-            raise RegistryError(f"alias must be one of {ALIASES}; got {alias!r}", code=2)
+        if alias not in SERVED_ALIASES:
+            raise RegistryError(
+                f"alias must be one of {SERVED_ALIASES}; got {alias!r}", exit_code=BAD_INPUT
+            )
         model_version = self._version(name, version)
         version = str(model_version.version)
-        if model_version.tags.get(GATE_PASSED) == "false":
+        if model_version.tags.get(TAG_GATE_PASSED) == "false":
             raise RegistryError(
                 f"{name} v{version} failed the validation gate "
-                f"({model_version.tags.get('liftgate.gate.reasons', '')}); it cannot take an alias"
+                f"({model_version.tags.get(TAG_GATE_REASONS, '')}); it cannot take an alias"
             )
         records = []
         if alias == CHAMPION:
-            if self.policy.require_approval_for_champion and APPROVED_BY not in model_version.tags:
+            approved = TAG_APPROVED_BY in model_version.tags
+            if self.policy.require_approval_for_champion and not approved:
                 raise RegistryError(
                     f"{name} v{version} is not approved; models.yaml requires approval before "
                     f"it becomes champion (liftgate registry approve {name} {version} --by WHO)"
@@ -189,7 +201,7 @@ class ModelRegistry:
             if current == version:
                 return []
             if current is not None:
-                self.client.set_model_version_tag(name, version, REPLACED, current)
+                self.client.set_model_version_tag(name, version, TAG_REPLACED_VERSION, current)
                 records.append(self._set_alias(name, PREVIOUS, current, who, f"replaced: {why}"))
             if self.alias_version(name, CHALLENGER) == version:
                 records.append(self._delete_alias(name, CHALLENGER, who, f"became champion: {why}"))
@@ -198,9 +210,9 @@ class ModelRegistry:
 
     def approve(self, name: str, version: str, who: str) -> dict:
         model_version = self._version(name, version)
-        self.client.set_model_version_tag(name, model_version.version, APPROVED_BY, who)
+        self.client.set_model_version_tag(name, model_version.version, TAG_APPROVED_BY, who)
         self.client.set_model_version_tag(
-            name, model_version.version, "liftgate.approved_at", datetime.now(UTC).isoformat()
+            name, model_version.version, TAG_APPROVED_AT, datetime.now(UTC).isoformat()
         )
         return audit.append(
             self.home.audit_log, "approved", who=who, model=name, version=str(model_version.version)
@@ -217,9 +229,9 @@ class ModelRegistry:
         records = [self._set_alias(name, CHAMPION, previous, who, why)]
         if current is not None:
             self.client.set_model_version_tag(
-                name, current, "liftgate.rolled_back_at", datetime.now(UTC).isoformat()
+                name, current, TAG_ROLLED_BACK_AT, datetime.now(UTC).isoformat()
             )
-        before_previous = self._version(name, previous).tags.get(REPLACED)
+        before_previous = self._version(name, previous).tags.get(TAG_REPLACED_VERSION)
         if before_previous is not None:
             records.append(self._set_alias(name, PREVIOUS, before_previous, who, why))
         else:
@@ -258,7 +270,7 @@ class ModelRegistry:
         key = (name, str(model_version.version))
         if key not in self._cache:
             conversion = mlflow.lightgbm.load_model(f"models:/{name}/{model_version.version}")
-            run_id = model_version.tags.get("liftgate.run_id", model_version.run_id)
+            run_id = model_version.tags.get(TAG_RUN_ID, model_version.run_id)
             with tempfile.TemporaryDirectory() as tmp:
                 local = mlflow.artifacts.download_artifacts(
                     run_id=run_id, artifact_path=SCORING_ARTIFACTS, dst_path=tmp
@@ -269,6 +281,6 @@ class ModelRegistry:
 
 def gate_tags(gate: dict) -> dict[str, str]:
     return {
-        GATE_PASSED: str(gate["passed"]).lower(),
-        "liftgate.gate.reasons": json.dumps(gate["reasons"]),
+        TAG_GATE_PASSED: str(gate["passed"]).lower(),
+        TAG_GATE_REASONS: json.dumps(gate["reasons"]),
     }

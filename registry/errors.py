@@ -1,9 +1,8 @@
 """Errors of the registry, importable without MLflow (the CLI catches them)."""
 
+from liftgate.core.errors import LiftgateError
 
-class RegistryError(Exception):
-    """A registry request that cannot be carried out; `code` is the CLI exit code."""
 
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
+class RegistryError(LiftgateError):
+    """A registry request that cannot be carried out: refused (exit 1, the default) or about
+    a version or alias that does not exist (raised with ``exit_code=BAD_INPUT``)."""

@@ -6,12 +6,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 from sklearn.metrics import roc_auc_score
 
 from configs.loader import LiftgateConfig
-from registry.client import CHALLENGER, CHAMPION, ModelRegistry, RegistryError, gate_tags
+from liftgate.core.errors import InputError
+from liftgate.core.tables import table_format
+from liftgate.core.vocabulary import CHALLENGER, CHAMPION, TAG_DATA_FINGERPRINT
+from registry.client import ModelRegistry, RegistryError, gate_tags
 from registry.gate import evaluate_gate
-from registry.training import TrainingResult, data_fingerprint, train_scorer
+from registry.training import REQUIRED_COLUMNS, TrainingResult, data_fingerprint, train_scorer
 from registry.training_run import log_training
 
 
@@ -20,7 +24,17 @@ def read_logged(data: Path) -> tuple[pd.DataFrame, Path]:
     path = data / "logged.parquet" if data.is_dir() else data
     if not path.exists():
         raise FileNotFoundError(f"{path}: no logged decisions (run `liftgate world generate`)")
-    return pd.read_parquet(path), path
+    expected = (
+        "expected the Parquet file of logged decisions that `liftgate world generate` writes "
+        f"(logged.parquet, with columns {', '.join(REQUIRED_COLUMNS)} and the features), "
+        "or its directory"
+    )
+    if table_format(path) != "parquet":
+        raise InputError(f"{path}: not a Parquet file; {expected}")
+    try:
+        return pd.read_parquet(path), path
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot read as Parquet ({exc}); {expected}") from None
 
 
 def champion_auc_on_holdout(registry: ModelRegistry, name: str, result: TrainingResult):
@@ -49,9 +63,12 @@ def train_and_register(
 ) -> dict:
     logged, path = read_logged(data)
     name = config.models.scorer.name
-    result = train_scorer(
-        logged, config, seed=seed, shuffle_labels=shuffle_labels, progress=progress
-    )
+    try:
+        result = train_scorer(
+            logged, config, seed=seed, shuffle_labels=shuffle_labels, progress=progress
+        )
+    except InputError as exc:  # about the data: name the file
+        raise InputError(f"{path}: {exc}") from None
     progress("logging the run to MLflow and registering a version")
     version = log_training(result, registry.home, name, data_fingerprint(logged), str(path))
     champion_auc, note = champion_auc_on_holdout(registry, name, result)
@@ -79,5 +96,5 @@ def train_and_register(
             a for a, v in registry.aliases(name).items() if v == str(version.version)
         ),
         "contract_version": result.model.contract_version,
-        "data_fingerprint": version.tags.get("liftgate.data_fingerprint"),
+        "data_fingerprint": version.tags.get(TAG_DATA_FINGERPRINT),
     }

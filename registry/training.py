@@ -21,7 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from configs.loader import LiftgateConfig
-from configs.schema import BoosterParams
+from configs.schema import BoosterParams, ScorerSpec
 from liftgate.core.catalogue import ActionCatalogue
 from liftgate.core.contract import (
     FeatureContract,
@@ -29,9 +29,14 @@ from liftgate.core.contract import (
     model_categorical_indices,
     model_feature_names,
 )
+from liftgate.core.errors import InputError
 from liftgate.core.model import CalibrationTable, ScoringModel, predict_rows
 
 REQUIRED_COLUMNS = ("decision_ts", "action", "converted", "revenue")
+#: Converted and not-converted rows needed among both the training and the validation rows:
+#: below it the validation AUC, the calibration and the order-value model rest on a handful
+#: of rows, or cannot be computed at all (LightGBM fails on an empty order-value fit).
+MIN_ROWS_PER_CLASS = 10
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -89,11 +94,11 @@ def build_dataset(
 ) -> Dataset:
     missing = [c for c in REQUIRED_COLUMNS if c not in logged.columns]
     if missing:
-        raise ValueError(f"logged data lacks required columns {missing}")
+        raise InputError(f"logged data lacks required columns {missing}")
     logged = logged.sort_values("decision_ts", kind="stable").reset_index(drop=True)
     features, repairs = contract.transform({c: logged[c] for c in logged.columns}, len(logged))
     action = catalogue.codes(logged["action"])
-    n_valid = max(1, int(round(len(logged) * validation_fraction)))
+    n_valid = validation_rows(len(logged), validation_fraction)
     is_valid = np.zeros(len(logged), dtype=bool)
     is_valid[-n_valid:] = True
     return Dataset(
@@ -137,10 +142,73 @@ def baseline_model(contract: FeatureContract, params, seed: int):
     return make_pipeline(encode, model)
 
 
+def validation_rows(n_rows: int, validation_fraction: float) -> int:
+    """How many of ``n_rows`` logged rows (the most recent) validate."""
+    return max(1, int(round(n_rows * validation_fraction)))
+
+
+def early_stopping_rows(n_rows: int) -> int:
+    """How many of a booster's ``n_rows`` (the most recent) only decide when to stop."""
+    return max(1, n_rows // 10)
+
+
+def fit_rows(n_rows: int, validation_fraction: float) -> int:
+    """Rows the conversion booster fits on, of ``n_rows`` logged rows.
+
+    >>> fit_rows(500, 0.2), fit_rows(50, 0.2)
+    (360, 36)
+    """
+    training = n_rows - validation_rows(n_rows, validation_fraction)
+    return training - early_stopping_rows(training)
+
+
+def rows_needed(spec: ScorerSpec) -> int:
+    """The fewest logged rows whose conversion booster can split once: it needs twice its
+    ``min_data_in_leaf`` rows to fit on.
+
+    >>> from configs.schema import BoosterParams, ScorerSpec
+    >>> rows_needed(ScorerSpec(name="m", conversion=BoosterParams(min_data_in_leaf=200)))
+    555
+    """
+    needed = 2 * spec.conversion.min_data_in_leaf
+    n = needed
+    while fit_rows(n, spec.validation_fraction) < needed:
+        n += 1
+    return n
+
+
+def check_training_data(data: Dataset, spec: ScorerSpec) -> None:
+    """Raise InputError when ``data`` is too small to train and validate the models.
+
+    The conversion booster fits on the training rows less those kept for early stopping;
+    with fewer than twice its ``min_data_in_leaf`` it cannot split once and would be a
+    constant. Each class needs ``MIN_ROWS_PER_CLASS`` rows among the training rows and
+    among the validation rows.
+    """
+    splits = {"training": data.converted[data.train], "validation": data.converted[data.is_valid]}
+    converted = {which: int((y == 1).sum()) for which, y in splits.items()}
+    fewest = min(min(n, len(splits[which]) - n) for which, n in converted.items())
+    n_rows, needed = len(data.converted), rows_needed(spec)
+    if n_rows >= needed and fewest >= MIN_ROWS_PER_CLASS:
+        return
+    have = "; ".join(
+        f"{which} {len(y):,} rows, {converted[which]:,} converted" for which, y in splits.items()
+    )
+    raise InputError(
+        f"too few logged decisions to train: {n_rows:,} rows ({have}). Expected at least "
+        f"{needed:,} rows (the conversion model fits on the oldest "
+        f"{1 - spec.validation_fraction:.0%} less a tenth kept for early stopping, and needs "
+        f"twice its min_data_in_leaf {spec.conversion.min_data_in_leaf} there to split once) "
+        f"and at least {MIN_ROWS_PER_CLASS} converted and {MIN_ROWS_PER_CLASS} not converted "
+        "rows among both the training and the validation rows; generate more, e.g. "
+        "`liftgate world generate --rows 10000`"
+    )
+
+
 def _fit_booster(design, target, rows, params: BoosterParams, objective, seed, names, categorical):
     """Boost on `rows`, stopping early on their most recent tenth (rows are in time order)."""
     index = np.flatnonzero(rows)
-    n_stop = max(1, len(index) // 10)
+    n_stop = early_stopping_rows(len(index))
     fit, stop = index[:-n_stop], index[-n_stop:]
     target = np.asarray(target)
     target_by_row = np.empty(len(design))
@@ -187,6 +255,7 @@ def train_scorer(
     catalogue = ActionCatalogue(config.actions)
     progress(f"building features for {len(logged):,} rows (contract {contract.version})")
     data = build_dataset(logged, contract, catalogue, spec.validation_fraction)
+    check_training_data(data, spec)
     train, valid = data.train, data.is_valid
     y_train = data.converted[train]
     if shuffle_labels:

@@ -18,6 +18,13 @@ from mlflow.entities.model_registry import ModelVersion  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 
 from liftgate.core.home import Home  # noqa: E402
+from liftgate.core.vocabulary import (  # noqa: E402
+    TAG_ACTION_IDS,
+    TAG_CONTRACT_VERSION,
+    TAG_DATA_FINGERPRINT,
+    TAG_DATA_SOURCE,
+    TAG_RUN_ID,
+)
 from registry.store import (  # noqa: E402
     REFERENCE_ARTIFACT,
     SCORING_ARTIFACTS,
@@ -64,10 +71,10 @@ def log_training(
     names = result.feature_names
     example = pd.DataFrame(data.design[data.is_valid][:5], columns=names)
     lineage = {
-        "liftgate.contract_version": model.contract_version,
-        "liftgate.data_fingerprint": data_fingerprint,
-        "liftgate.data_source": data_source,
-        "liftgate.action_ids": json.dumps(list(model.action_ids)),
+        TAG_CONTRACT_VERSION: model.contract_version,
+        TAG_DATA_FINGERPRINT: data_fingerprint,
+        TAG_DATA_SOURCE: data_source,
+        TAG_ACTION_IDS: json.dumps(list(model.action_ids)),
     }
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_params(_flatten(result.params))
@@ -94,5 +101,5 @@ def log_training(
             reference.to_parquet(path)
             mlflow.log_artifact(str(path), str(Path(REFERENCE_ARTIFACT).parent))
     version = mlflow.register_model(info.model_uri, model_name, tags=lineage)
-    client.set_model_version_tag(model_name, version.version, "liftgate.run_id", run.info.run_id)
+    client.set_model_version_tag(model_name, version.version, TAG_RUN_ID, run.info.run_id)
     return client.get_model_version(model_name, version.version)

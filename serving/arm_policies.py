@@ -1,7 +1,7 @@
 """Arm policies beyond the built-in ones, loaded per replica by providers.
 
 An experiment arm names its allocation policy (`ArmConfig.policy`). The built-in ones
-(greedy-ε, uniform random, rules) live in the decision service; the others (a served
+(ε-greedy, uniform random, rules) live in the decision service; the others (a served
 bandit, uplift targeting) need state that a replica loads and refreshes: learned bandit
 parameters, an uplift model. A provider serves one policy name. The replica's loader
 thread calls `refresh` with the running experiments (about every second); the request

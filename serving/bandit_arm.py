@@ -49,13 +49,14 @@ import numpy as np
 from configs.loader import LiftgateConfig
 from configs.schema import ExperimentConfig
 from experiments.bandits.base import Policy
-from experiments.bandits.spec import BANDIT_POLICY, BanditSpec
+from experiments.bandits.spec import BanditSpec
 from experiments.bandits.store import BanditState, BanditStateError, BanditStore
 from experiments.bandits.updater import settle_seconds, update_experiment
 from experiments.router import Assignment, ExperimentRouter
 from liftgate.core.allocation import unit_draw
 from liftgate.core.home import Home
 from liftgate.core.scoring import Scores
+from liftgate.core.vocabulary import BANDIT
 from serving.service import Allocation
 
 logger = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class ServedBandit:
 class BanditProvider:
     """Serves the ``policy: bandit`` arms of the running bandit experiments."""
 
-    policy = BANDIT_POLICY
+    policy = BANDIT
 
     def __init__(
         self,
@@ -146,13 +147,13 @@ class BanditProvider:
             spec = self._specs[name] = BanditSpec(
                 experiment, self.config.features, self.config.actions
             )
-            self._stores[name] = BanditStore(self.home.root, name)  # a new spec: re-read
+            self._stores[name] = BanditStore(self.home, name)  # a new spec: re-read
         store = self._stores[name]
         now, last = self.clock(), self._last_update.get(name)
         if last is None or not 0 <= (now - last).total_seconds() < spec.bandit.update_every_s:
             self._last_update[name] = now  # also after a failure: retried on schedule
             try:
-                summary = update_experiment(self.home.root, spec, self.settle_s, now)
+                summary = update_experiment(self.home, spec, self.settle_s, now)
             except Exception as exc:  # the last loaded state stays served
                 logger.warning("bandit %s: update failed: %s", name, exc)
             else:

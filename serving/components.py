@@ -18,16 +18,11 @@ import numpy as np
 
 from configs.loader import LiftgateConfig
 from experiments.canary import CanarySplit
-from experiments.canary_state import read_split, serving_weights_path
-from experiments.logs import (
-    DECISION_SCHEMA,
-    OUTCOME_SCHEMA,
-    LogWriter,
-    decision_log_dir,
-    outcome_log_dir,
-)
+from experiments.canary_state import read_split
+from experiments.logs.schema import DecisionRecord, OutcomeRecord
+from experiments.logs.writer import LogWriter
 from experiments.router import ExperimentRouter
-from experiments.state import read_state, router_from_state, state_path
+from experiments.state import read_state, router_from_state
 from liftgate.core.catalogue import ActionCatalogue
 from liftgate.core.contract import FeatureContract
 from liftgate.core.home import Home
@@ -57,7 +52,7 @@ REFRESH_S = 10.0  # registry aliases
 
 def customers_path(config: LiftgateConfig, home: Home) -> Path:
     configured = config.serving.customers_path
-    return Path(configured) if configured else home.root / "online_store" / "customers.parquet"
+    return Path(configured) if configured else home.customers
 
 
 class Components:
@@ -115,11 +110,11 @@ class Components:
         return self
 
     def _refresh_experiments(self) -> bool:
-        path = state_path(self.home.root)
+        path = self.home.experiment_state
         mtime = path.stat().st_mtime if path.exists() else None
         if mtime == self._state_mtime:
             return False
-        self.router = router_from_state(read_state(self.home.root))
+        self.router = router_from_state(read_state(self.home))
         self._state_mtime = mtime
         logger.info("experiments: %s", [e.config.name for e in self.router.running])
         return True
@@ -137,10 +132,10 @@ class Components:
         return self.split
 
     def _refresh_canary(self) -> None:
-        path = serving_weights_path(self.home.root)
+        path = self.home.serving_weights
         mtime = path.stat().st_mtime if path.exists() else None
         if mtime != self._split_mtime:
-            self.set_canary(*read_split(self.home.root))
+            self.set_canary(*read_split(self.home))
             self._split_mtime = mtime
 
     def _needed_models(self) -> set[str]:
@@ -263,10 +258,10 @@ def build_service(
     stages = stages or components
     settings = config.serving
 
-    def log_writer(directory: Path, schema) -> LogWriter:
+    def log_writer(directory: Path, record_type: type) -> LogWriter:
         flush = settings.decision_log
         return LogWriter(
-            directory, schema, max_rows=flush.max_rows, max_age_s=flush.max_age_s
+            directory, record_type, max_rows=flush.max_rows, max_age_s=flush.max_age_s
         ).start()
 
     service = DecisionService(
@@ -278,9 +273,9 @@ def build_service(
         model_alias=settings.model_alias,
         epsilon=settings.epsilon,
         scoring_budget_s=settings.scoring_budget_ms / 1000,
-        decision_log=log_writer(decision_log_dir(home.root), DECISION_SCHEMA),
-        outcome_log=log_writer(outcome_log_dir(home.root), OUTCOME_SCHEMA),
-        decision_ids=DecisionIds.for_home(home.root),
+        decision_log=log_writer(home.decision_log, DecisionRecord),
+        outcome_log=log_writer(home.outcome_log, OutcomeRecord),
+        decision_ids=DecisionIds.for_home(home),
         metrics=metrics,
         max_candidates=settings.max_candidates,
         ready=stages.async_ready,

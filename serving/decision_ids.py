@@ -3,7 +3,7 @@
 `POST /v1/outcomes` flags outcomes for decisions this deployment never issued. Checking the
 id's MAC answers that in microseconds on any replica, where looking the id up in the log
 would scan files (and miss another replica's unflushed decisions). The join of outcomes with
-the decision log (`experiments.logs.orphan_outcomes`) stays the authoritative answer.
+the decision log (`experiments.logs.reader.orphan_outcomes`) stays the authoritative answer.
 
 >>> ids = DecisionIds(b"secret")
 >>> decision_id = ids.new()
@@ -17,7 +17,8 @@ import hashlib
 import hmac
 import os
 import secrets
-from pathlib import Path
+
+from liftgate.core.home import Home
 
 _RANDOM_HEX = 32
 _MAC_HEX = 8
@@ -28,9 +29,9 @@ class DecisionIds:
         self._key = key
 
     @classmethod
-    def for_home(cls, root: Path) -> DecisionIds:
+    def for_home(cls, home: Home) -> DecisionIds:
         """The deployment's key, created once under LIFTGATE_HOME and shared by replicas."""
-        path = root / "secrets" / "decision_ids.key"
+        path = home.decision_ids_key
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

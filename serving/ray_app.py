@@ -33,14 +33,14 @@ class DecisionIngress:
     def __init__(
         self,
         config_dir: str,
-        home: str,
+        home_root: str,
         features: DeploymentHandle | None = None,
         scoring: DeploymentHandle | None = None,
     ):
         config = load_config(config_dir)
         stages = _RemoteStages(features, scoring) if features is not None else None
         self.service, self.components = build_service(
-            config, _home(home), stages, watch_canary=False
+            config, _home(home_root), stages, watch_canary=False
         )
         install(self.service)
 
@@ -73,9 +73,9 @@ class _RemoteStages:
 
 
 class FeatureStage:
-    def __init__(self, config_dir: str, home: str):
+    def __init__(self, config_dir: str, home_root: str):
         config = load_config(config_dir)
-        self.components = Components(config, _home(home), ServingMetrics(), load_model=False)
+        self.components = Components(config, _home(home_root), ServingMetrics(), load_model=False)
         self.components.start(wait_s=READY_WAIT_S)
 
     async def lookup(self, customer_id: str, context: dict | None) -> FeatureLookup:
@@ -86,9 +86,9 @@ class FeatureStage:
 
 
 class ScoringStage:
-    def __init__(self, config_dir: str, home: str):
+    def __init__(self, config_dir: str, home_root: str):
         config = load_config(config_dir)
-        self.components = Components(config, _home(home), ServingMetrics(), load_store=False)
+        self.components = Components(config, _home(home_root), ServingMetrics(), load_store=False)
         self.components.start(wait_s=READY_WAIT_S)
         self._score.set_max_batch_size(config.serving.scoring_batch_size)
         self._score.set_batch_wait_timeout_s(config.serving.scoring_batch_wait_ms / 1000)
@@ -118,10 +118,10 @@ class ScoringStage:
         return self.components.ready()
 
 
-def _home(path: str) -> Home:
+def _home(root: str) -> Home:
     from pathlib import Path
 
-    return Home(Path(path))
+    return Home(Path(root))
 
 
 def canary_user_config(split: CanarySplit | None, revision: int) -> dict:
@@ -130,7 +130,7 @@ def canary_user_config(split: CanarySplit | None, revision: int) -> dict:
 
 def build_application(
     config_dir: str,
-    home: str,
+    home_root: str,
     topology: str,
     replicas: int,
     cpus: float,
@@ -147,11 +147,14 @@ def build_application(
         **options,
     )
     if topology == "fused":
-        return ingress.bind(config_dir, home)
+        return ingress.bind(config_dir, home_root)
     features = serve.deployment(FeatureStage, name="features", num_replicas=1, **options)
     scoring = serve.deployment(ScoringStage, name="scoring", num_replicas=1, **options)
     return ingress.bind(
-        config_dir, home, features.bind(config_dir, home), scoring.bind(config_dir, home)
+        config_dir,
+        home_root,
+        features.bind(config_dir, home_root),
+        scoring.bind(config_dir, home_root),
     )
 
 
@@ -162,7 +165,7 @@ def application(args: dict):
     """The application builder Serve imports from a declarative config (`deploy_config`)."""
     return build_application(
         args["config_dir"],
-        args["home"],
+        args["home_root"],
         args["topology"],
         int(args["replicas"]),
         float(args["cpus"]),
@@ -170,7 +173,12 @@ def application(args: dict):
 
 
 def deploy_config(
-    config_dir: str, home: str, topology: str, replicas: int, cpus: float, user_config: dict
+    config_dir: str,
+    home_root: str,
+    topology: str,
+    replicas: int,
+    cpus: float,
+    user_config: dict,
 ) -> dict:
     """A declarative Serve config (what `serve deploy` takes). Its code version is a hash
     of the import path, so a redeploy that changes only the ingress's `user_config` is a
@@ -184,7 +192,7 @@ def deploy_config(
                 "import_path": "serving.ray_app:application",
                 "args": {
                     "config_dir": config_dir,
-                    "home": home,
+                    "home_root": home_root,
                     "topology": topology,
                     "replicas": replicas,
                     "cpus": cpus,

@@ -23,22 +23,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from configs.schema import ArmConfig
-from experiments.canary import CANARY, CanarySplit
-from experiments.logs import LogWriter
+from experiments.canary import CanarySplit
+from experiments.logs.schema import DecisionRecord, OutcomeRecord
+from experiments.logs.writer import LogWriter
 from experiments.router import Assignment, ExperimentRouter
-from liftgate.core.allocation import (
-    POLICY_FALLBACK,
-    POLICY_GREEDY_EPSILON,
-    POLICY_RULES,
-    POLICY_UNIFORM,
-    greedy_epsilon,
-    ranked_order,
-    unit_draw,
-)
+from liftgate.core.allocation import epsilon_greedy, ranked_order, unit_draw
 from liftgate.core.catalogue import ActionCatalogue
 from liftgate.core.contract import FeatureContract
 from liftgate.core.model import CONFIDENCE_LEVEL, CONFIDENCE_METHOD
 from liftgate.core.scoring import Scores
+from liftgate.core.vocabulary import CANARY, EPSILON_GREEDY, RULES, RULES_FALLBACK, UNIFORM_RANDOM
 from serving.api_models import DecideRequest, OutcomeRequest
 from serving.decision_ids import DecisionIds
 from serving.metrics import ServingMetrics
@@ -98,7 +92,7 @@ Score = Callable[[np.ndarray, np.ndarray, str | None], Awaitable[tuple[Scores, S
 NO_EXPERIMENTS = ExperimentRouter([])
 
 
-BUILT_IN_POLICIES = (POLICY_GREEDY_EPSILON, POLICY_UNIFORM, POLICY_RULES)
+BUILT_IN_POLICIES = (EPSILON_GREEDY, UNIFORM_RANDOM, RULES)
 
 
 def no_arm_policy(assignment: Assignment) -> ArmPolicy | None:
@@ -129,8 +123,8 @@ class DecisionService:
         model_alias: str,
         epsilon: float,
         scoring_budget_s: float,
-        decision_log: LogWriter | None,
-        outcome_log: LogWriter | None,
+        decision_log: LogWriter[DecisionRecord] | None,
+        outcome_log: LogWriter[OutcomeRecord] | None,
         decision_ids: DecisionIds,
         metrics: ServingMetrics | None = None,
         max_candidates: int = 50,
@@ -274,8 +268,8 @@ class DecisionService:
         custom = self.arm_policies(assignment) if assignment else None
         if custom is None and arm is not None and arm.policy not in BUILT_IN_POLICIES:
             reason = reason or "policy_unavailable"  # its state is not loaded (yet)
-        policy = custom.name if custom else arm.policy if arm else POLICY_GREEDY_EPSILON
-        needs_scores = custom.needs_scores if custom else policy != POLICY_RULES
+        policy = custom.name if custom else arm.policy if arm else EPSILON_GREEDY
+        needs_scores = custom.needs_scores if custom else policy != RULES
         scores = model = None
         if reason is None and needs_scores:
             scores, model, reason = await self._score(lookup.features, eligible, model_ref)
@@ -283,7 +277,7 @@ class DecisionService:
         allocation_started = time.perf_counter()
         if reason is not None:
             self.metrics.fallbacks.labels(reason).inc()
-            policy = POLICY_FALLBACK
+            policy = RULES_FALLBACK
             custom = None
         if custom is not None:
             choice = custom.allocate(decision_id, lookup.features, eligible, scores)
@@ -295,11 +289,11 @@ class DecisionService:
             else:
                 order = None
         elif scores is not None:
-            epsilon = 1.0 if policy == POLICY_UNIFORM else self.epsilon
-            if arm is not None and arm.epsilon is not None and policy != POLICY_UNIFORM:
+            epsilon = 1.0 if policy == UNIFORM_RANDOM else self.epsilon
+            if arm is not None and arm.epsilon is not None and policy != UNIFORM_RANDOM:
                 epsilon = arm.epsilon
             order = ranked_order(scores.expected_value)
-            choice = greedy_epsilon(scores.expected_value, epsilon, unit_draw(decision_id))
+            choice = epsilon_greedy(scores.expected_value, epsilon, unit_draw(decision_id))
             chosen_code, propensity = int(eligible[choice.index]), choice.propensity
         else:
             order = None
@@ -363,35 +357,35 @@ class DecisionService:
         if self.decision_log is not None:
             ranked = response["ranked"]
             self.decision_log.append(
-                {
-                    "decision_id": response["decision_id"],
-                    "ts": dt.datetime.now(dt.UTC),
-                    "customer_id": response["customer_id"],
-                    "features": lookup.features.tolist(),
-                    "contract_version": self.contract.version,
-                    "actions": [self.catalogue.ids[c] for c in ranked_codes],
-                    "scores": [
+                DecisionRecord(
+                    decision_id=response["decision_id"],
+                    ts=dt.datetime.now(dt.UTC),
+                    customer_id=response["customer_id"],
+                    features=lookup.features.tolist(),
+                    contract_version=self.contract.version,
+                    actions=[self.catalogue.ids[c] for c in ranked_codes],
+                    scores=[
                         r["expected_value"] if scores is not None else float("nan") for r in ranked
                     ],
-                    "probabilities": [
+                    probabilities=[
                         r["conversion_probability"] if scores is not None else float("nan")
                         for r in ranked
                     ],
-                    "chosen": response["chosen"],
-                    "propensity": response["propensity"],
-                    "policy": response["policy"],
-                    "model_name": response["model"]["name"],
-                    "model_version": response["model"]["version"] or "",
-                    "model_alias": response["model"]["alias"],
-                    "experiment": response["experiment"],
-                    "arm": response["arm"],
-                    "fallback": response["fallback"],
-                    "fallback_reason": response["fallback_reason"],
-                    "cold_start": response["cold_start"],
-                    "latency_ms": response["latency_ms"],
-                    "trace_id": response["trace_id"],
-                    "request_id": response["request_id"],
-                }
+                    chosen=response["chosen"],
+                    propensity=response["propensity"],
+                    policy=response["policy"],
+                    model_name=response["model"]["name"],
+                    model_version=response["model"]["version"] or "",
+                    model_alias=response["model"]["alias"],
+                    experiment=response["experiment"],
+                    arm=response["arm"],
+                    fallback=response["fallback"],
+                    fallback_reason=response["fallback_reason"],
+                    cold_start=response["cold_start"],
+                    latency_ms=response["latency_ms"],
+                    trace_id=response["trace_id"],
+                    request_id=response["request_id"],
+                )
             )
         self.metrics.observe("log", time.perf_counter() - started)
 
@@ -406,15 +400,15 @@ class DecisionService:
         outcome_id = uuid.uuid4().hex
         if self.outcome_log is not None:
             self.outcome_log.append(
-                {
-                    "outcome_id": outcome_id,
-                    "decision_id": outcome.decision_id,
-                    "ts": ts.astimezone(dt.UTC),
-                    "event": outcome.event,
-                    "value": outcome.value,
-                    "received_ts": now,
-                    "known_decision": known,
-                }
+                OutcomeRecord(
+                    outcome_id=outcome_id,
+                    decision_id=outcome.decision_id,
+                    ts=ts.astimezone(dt.UTC),
+                    event=outcome.event,
+                    value=outcome.value,
+                    received_ts=now,
+                    known_decision=known,
+                )
             )
         return {
             "outcome_id": outcome_id,

@@ -51,11 +51,11 @@ from liftgate.core.catalogue import ActionCatalogue
 from liftgate.core.contract import FeatureContract
 from liftgate.core.home import Home
 from liftgate.core.scoring import Scores
+from liftgate.core.vocabulary import UPLIFT_TARGETING
 from serving.service import Allocation
 
 logger = logging.getLogger(__name__)
 
-POLICY_UPLIFT_TARGETING = "uplift_targeting"
 MODEL_KEYS = ("model", "treatment", "control", "contract_version")
 
 
@@ -96,7 +96,7 @@ def read_uplift_model(path: Path, catalogue: ActionCatalogue, contract_version: 
 class UpliftTargetingPolicy:
     """An :class:`~serving.service.ArmPolicy`: the uplift rule over the eligible candidates."""
 
-    name = POLICY_UPLIFT_TARGETING
+    name = UPLIFT_TARGETING
 
     def __init__(
         self,
@@ -135,7 +135,7 @@ class UpliftTargetingPolicy:
 class UpliftTargetingProvider:
     """Loads the uplift models of running ``uplift_targeting`` arms (see module)."""
 
-    policy = POLICY_UPLIFT_TARGETING
+    policy = UPLIFT_TARGETING
 
     def __init__(self, config: LiftgateConfig, home: Home):
         self.home = home
@@ -145,8 +145,7 @@ class UpliftTargetingProvider:
         self._policies: dict[tuple[str, str], UpliftTargetingPolicy] = {}
 
     def model_path(self, arm: UpliftArmConfig) -> Path:
-        path = Path(arm.model_path)
-        return path if path.is_absolute() else self.home.root / path
+        return self.home.resolve(arm.model_path)
 
     def _load(self, path: Path) -> UpliftModel | None:
         try:

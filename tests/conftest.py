@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -13,6 +16,9 @@ from liftgate.app.cli.main import app
 from liftgate.core.home import HOME_ENV, Home
 from liftgate.sim.world import World
 from registry.client import ModelRegistry
+
+# Run by hand in a venv of its own with the reference libraries (see its docstring).
+collect_ignore = ["golden/make_golden.py"]
 
 
 @pytest.fixture(scope="session")
@@ -52,8 +58,33 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.fixture
+def home(tmp_path: Path) -> Home:
+    """An empty LIFTGATE_HOME of the test's own (modules that need more define their own)."""
+    return Home(tmp_path)
+
+
+@pytest.fixture
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on (for a service a test starts)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    """Poll ``condition`` every 10 ms until it holds (True) or ``timeout_s`` passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., bool]:
+    """``wait_until(condition, timeout_s=5.0)``: wait for what a test waits for, not a fixed time.
+
+    A fixed sleep is too short on a loaded machine and too long everywhere else.
+    """
+    return _wait_until

@@ -1,4 +1,5 @@
-"""Tests for the decision and outcome logs (experiments/logs.py)."""
+"""Tests for the decision and outcome logs (experiments/logs/): records and schemas, the
+writer, reading and the join."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,48 +19,94 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments.logs import (
-    DECISION_SCHEMA,
-    OUTCOME_SCHEMA,
-    LogWriter,
-    decision_log_dir,
+from experiments.logs.reader import (
     decisions_with_outcomes,
+    find_decision,
     join_outcomes,
     orphan_outcomes,
-    outcome_log_dir,
     read_decisions,
     read_outcomes,
 )
+from experiments.logs.schema import (
+    DECISION_SCHEMA,
+    OUTCOME_SCHEMA,
+    DecisionRecord,
+    OutcomeRecord,
+    from_table,
+    to_table,
+)
+from experiments.logs.writer import LogWriter
+from liftgate.core.home import Home
 
 NOON = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
 
 
-def make_decision(decision_id: str, ts: dt.datetime = NOON, **overrides: Any) -> dict[str, Any]:
-    record = {
-        "decision_id": decision_id,
-        "ts": ts,
-        "customer_id": f"customer-{decision_id}",
-        "features": [0.5, 1.0, -2.0],
-        "contract_version": "features-v1",
-        "actions": ["email", "sms", "none"],
-        "scores": [3.0, 1.5, 0.0],
-        "probabilities": [0.12, 0.08, 0.01],
-        "chosen": "email",
-        "propensity": 0.9,
-        "policy": "epsilon_greedy",
-        "model_name": "uplift",
-        "model_version": "7",
-        "model_alias": "champion",
-        "experiment": "spring-promo",
-        "arm": "treatment",
-        "fallback": False,
-        "fallback_reason": None,
-        "cold_start": False,
-        "latency_ms": 3.2,
-        "trace_id": f"trace-{decision_id}",
-        "request_id": None,
-    }
-    return record | overrides
+#: The schemas as they were written by hand before the records existed: the logs on disk.
+PREVIOUS_DECISION_SCHEMA = pa.schema(
+    [
+        pa.field("decision_id", pa.string(), nullable=False),
+        pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("customer_id", pa.string(), nullable=False),
+        pa.field("features", pa.list_(pa.float64()), nullable=False),
+        pa.field("contract_version", pa.string(), nullable=False),
+        pa.field("actions", pa.list_(pa.string()), nullable=False),
+        pa.field("scores", pa.list_(pa.float64()), nullable=False),
+        pa.field("probabilities", pa.list_(pa.float64()), nullable=False),
+        pa.field("chosen", pa.string(), nullable=False),
+        pa.field("propensity", pa.float64(), nullable=False),
+        pa.field("policy", pa.string(), nullable=False),
+        pa.field("model_name", pa.string(), nullable=False),
+        pa.field("model_version", pa.string(), nullable=False),
+        pa.field("model_alias", pa.string(), nullable=False),
+        pa.field("experiment", pa.string(), nullable=True),
+        pa.field("arm", pa.string(), nullable=True),
+        pa.field("fallback", pa.bool_(), nullable=False),
+        pa.field("fallback_reason", pa.string(), nullable=True),
+        pa.field("cold_start", pa.bool_(), nullable=False),
+        pa.field("latency_ms", pa.float64(), nullable=False),
+        pa.field("trace_id", pa.string(), nullable=False),
+        pa.field("request_id", pa.string(), nullable=True),
+    ]
+)
+PREVIOUS_OUTCOME_SCHEMA = pa.schema(
+    [
+        pa.field("outcome_id", pa.string(), nullable=False),
+        pa.field("decision_id", pa.string(), nullable=False),
+        pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("event", pa.string(), nullable=False),
+        pa.field("value", pa.float64(), nullable=False),
+        pa.field("received_ts", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("known_decision", pa.bool_(), nullable=False),
+    ]
+)
+
+
+def make_decision(decision_id: str, ts: dt.datetime = NOON, **overrides: Any) -> DecisionRecord:
+    record = DecisionRecord(
+        decision_id=decision_id,
+        ts=ts,
+        customer_id=f"customer-{decision_id}",
+        features=[0.5, 1.0, -2.0],
+        contract_version="features-v1",
+        actions=["email", "sms", "none"],
+        scores=[3.0, 1.5, 0.0],
+        probabilities=[0.12, 0.08, 0.01],
+        chosen="email",
+        propensity=0.9,
+        policy="epsilon_greedy",
+        model_name="uplift",
+        model_version="7",
+        model_alias="champion",
+        experiment="spring-promo",
+        arm="treatment",
+        fallback=False,
+        fallback_reason=None,
+        cold_start=False,
+        latency_ms=3.2,
+        trace_id=f"trace-{decision_id}",
+        request_id=None,
+    )
+    return replace(record, **overrides)
 
 
 def make_outcome(
@@ -67,33 +115,24 @@ def make_outcome(
     ts: dt.datetime,
     event: str = "conversion",
     value: float = 1.0,
-) -> dict[str, Any]:
-    return {
-        "outcome_id": outcome_id,
-        "decision_id": decision_id,
-        "ts": ts,
-        "event": event,
-        "value": value,
-        "received_ts": ts + dt.timedelta(seconds=1),
-        "known_decision": True,
-    }
+) -> OutcomeRecord:
+    return OutcomeRecord(
+        outcome_id=outcome_id,
+        decision_id=decision_id,
+        ts=ts,
+        event=event,
+        value=value,
+        received_ts=ts + dt.timedelta(seconds=1),
+        known_decision=True,
+    )
 
 
-def decision_writer(home: Path, **options: Any) -> LogWriter:
-    return LogWriter(decision_log_dir(home), DECISION_SCHEMA, **options)
+def decision_writer(root: Path, **options: Any) -> LogWriter[DecisionRecord]:
+    return LogWriter(Home(root).decision_log, DecisionRecord, **options)
 
 
-def read_ids(home: Path) -> list[str]:
-    return read_decisions(decision_log_dir(home))["decision_id"].to_pylist()
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+def read_ids(root: Path) -> list[str]:
+    return read_decisions(Home(root).decision_log)["decision_id"].to_pylist()
 
 
 def test_appended_records_are_all_read_back_after_close(tmp_path: Path) -> None:
@@ -102,10 +141,56 @@ def test_appended_records_are_all_read_back_after_close(tmp_path: Path) -> None:
         for decision_id in ids:
             writer.append(make_decision(decision_id))
 
-    table = read_decisions(decision_log_dir(tmp_path))
+    table = read_decisions(Home(tmp_path).decision_log)
     assert sorted(table["decision_id"].to_pylist()) == sorted(ids)
     assert table.schema == DECISION_SCHEMA
-    assert table.slice(0, 1).to_pylist()[0] == make_decision(table["decision_id"][0].as_py())
+    assert from_table(DecisionRecord, table.slice(0, 1)) == [
+        make_decision(table["decision_id"][0].as_py())
+    ]
+
+
+def test_schemas_derived_from_the_records_are_the_ones_written_before() -> None:
+    assert DECISION_SCHEMA.equals(PREVIOUS_DECISION_SCHEMA, check_metadata=True)
+    assert OUTCOME_SCHEMA.equals(PREVIOUS_OUTCOME_SCHEMA, check_metadata=True)
+
+
+def test_records_round_trip_through_parquet(tmp_path: Path) -> None:
+    home = Home(tmp_path)
+    berlin = dt.timezone(dt.timedelta(hours=2))
+    decisions = [
+        make_decision("d1"),
+        make_decision("d2", NOON.astimezone(berlin), experiment=None, arm=None, request_id="r2"),
+        make_decision("d3", fallback=True, fallback_reason="scoring_timeout", features=[]),
+    ]
+    outcomes = [make_outcome("o1", "d1", NOON), make_outcome("o2", "d2", NOON, "revenue", 9.5)]
+    with LogWriter(home.decision_log, DecisionRecord) as writer:
+        for decision in decisions:
+            writer.append(decision)
+    with LogWriter(home.outcome_log, OutcomeRecord) as writer:
+        for outcome in outcomes:
+            writer.append(outcome)
+
+    read_back = from_table(DecisionRecord, read_decisions(home.decision_log))
+    assert sorted(read_back, key=lambda record: record.decision_id) == decisions
+    assert from_table(OutcomeRecord, read_outcomes(home.outcome_log)) == outcomes
+    assert find_decision(home.decision_log, "d2") == decisions[1]
+    assert find_decision(home.decision_log, "ghost") is None
+
+
+def test_a_log_written_with_the_previous_schema_still_reads(tmp_path: Path) -> None:
+    home = Home(tmp_path)
+    decision, outcome = make_decision("old"), make_outcome("o-old", "old", NOON)
+    for directory, record, schema in [
+        (home.decision_log, decision, PREVIOUS_DECISION_SCHEMA),
+        (home.outcome_log, outcome, PREVIOUS_OUTCOME_SCHEMA),
+    ]:
+        (directory / "date=2024-05-01").mkdir(parents=True)
+        table = pa.Table.from_pylist([asdict(record)], schema=schema)
+        pq.write_table(table, directory / "date=2024-05-01" / "part-previous.parquet")
+
+    assert from_table(DecisionRecord, read_decisions(home.decision_log)) == [decision]
+    assert from_table(OutcomeRecord, read_outcomes(home.outcome_log)) == [outcome]
+    assert find_decision(home.decision_log, "old") == decision
 
 
 def test_flushes_when_max_rows_are_buffered(tmp_path: Path) -> None:
@@ -115,12 +200,14 @@ def test_flushes_when_max_rows_are_buffered(tmp_path: Path) -> None:
 
     assert len(read_ids(tmp_path)) == 20
     assert writer.buffered_rows == 5
-    assert len(list(decision_log_dir(tmp_path).rglob("part-*.parquet"))) == 2
+    assert len(list(Home(tmp_path).decision_log.rglob("part-*.parquet"))) == 2
     writer.close()
     assert len(read_ids(tmp_path)) == 25
 
 
-def test_background_thread_flushes_by_age_without_further_appends(tmp_path: Path) -> None:
+def test_background_thread_flushes_by_age_without_further_appends(
+    tmp_path: Path, wait_until: Callable[..., bool]
+) -> None:
     writer = decision_writer(tmp_path, max_age_s=0.05).start()
     try:
         writer.append(make_decision("d0"))
@@ -137,7 +224,7 @@ def test_background_thread_flushes_by_age_without_further_appends(tmp_path: Path
 def test_append_flushes_by_age_without_background_thread(tmp_path: Path) -> None:
     writer = decision_writer(tmp_path, max_age_s=0.02)
     writer.append(make_decision("d0"))
-    time.sleep(0.05)
+    time.sleep(0.05)  # the behaviour under test: d0 is older than max_age_s at the next append
     writer.append(make_decision("d1"))
 
     assert sorted(read_ids(tmp_path)) == ["d0", "d1"]
@@ -156,7 +243,7 @@ def test_rows_are_partitioned_by_utc_date_across_midnight(tmp_path: Path) -> Non
         writer.append(make_decision("early", midnight))
         writer.append(make_decision("berlin", after_in_berlin))
 
-    log_dir = decision_log_dir(tmp_path)
+    log_dir = Home(tmp_path).decision_log
     assert sorted(path.name for path in log_dir.iterdir()) == ["date=2024-05-01", "date=2024-05-02"]
     first_day = pq.read_table(next((log_dir / "date=2024-05-01").glob("part-*.parquet")))
     assert first_day["decision_id"].to_pylist() == ["late"]
@@ -205,7 +292,7 @@ def test_close_is_idempotent_and_flushes(tmp_path: Path) -> None:
 def test_temporary_files_are_never_read_nor_left_behind(tmp_path: Path) -> None:
     with decision_writer(tmp_path) as writer:
         writer.append(make_decision("d0"))
-    partition = decision_log_dir(tmp_path) / "date=2024-05-01"
+    partition = Home(tmp_path).decision_log / "date=2024-05-01"
     assert [path.name for path in partition.iterdir() if not path.name.startswith("part-")] == []
 
     # A writer killed mid-flush leaves its temp file behind; readers must skip it.
@@ -215,7 +302,7 @@ def test_temporary_files_are_never_read_nor_left_behind(tmp_path: Path) -> None:
 
 
 def test_failed_write_keeps_rows_buffered_until_a_flush_succeeds(tmp_path: Path) -> None:
-    log_dir = decision_log_dir(tmp_path)
+    log_dir = Home(tmp_path).decision_log
     log_dir.parent.mkdir(parents=True)
     log_dir.write_text("a file where the log directory should be")
     writer = decision_writer(tmp_path)
@@ -239,62 +326,73 @@ def test_row_with_bad_list_element_is_dropped_and_logged_others_kept(
         writer.append(make_decision("bad", features=[1.0, "not a number"]))
 
     assert read_ids(tmp_path) == ["good"]
-    assert "'bad'" in caplog.text
-
-
-@pytest.mark.parametrize("field", ["decision_id", "ts", "chosen", "propensity", "fallback"])
-def test_record_missing_a_required_field_is_rejected_naming_it(tmp_path: Path, field: str) -> None:
-    record = make_decision("d0")
-    del record[field]
-    with pytest.raises(ValueError, match=repr(field)):
-        decision_writer(tmp_path).append(record)
-
-
-def test_nullable_fields_may_be_omitted(tmp_path: Path) -> None:
-    record = make_decision("d0")
-    for field in ["experiment", "arm", "fallback_reason", "request_id"]:
-        del record[field]
-    with decision_writer(tmp_path) as writer:
-        writer.append(record)
-    assert read_decisions(decision_log_dir(tmp_path))["experiment"].to_pylist() == [None]
+    assert "'bad'" in caplog.text and "'features'" in caplog.text
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"propensity": "0.9"}, "'propensity'"),
-        ({"features": 1.0}, "'features'"),
-        ({"ts": dt.datetime(2024, 5, 1, 12)}, "timezone-aware"),
-        ({"chosen_action": "email"}, "unknown fields \\['chosen_action'\\]"),
+        ({"propensity": "0.9"}, "'propensity' does not fit"),
+        ({"features": 1.0}, "'features' does not fit"),
+        ({"chosen": None}, "'chosen' is required"),
+        ({"ts": dt.datetime(2024, 5, 1, 12)}, "'ts' must be timezone-aware"),
     ],
 )
-def test_record_that_does_not_fit_the_schema_is_rejected(
-    tmp_path: Path, overrides: dict[str, Any], message: str
+def test_record_that_does_not_fit_the_schema_is_dropped_at_flush_naming_the_field(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, overrides: dict[str, Any], message: str
 ) -> None:
+    with caplog.at_level(logging.ERROR), decision_writer(tmp_path) as writer:
+        writer.append(make_decision("good"))
+        writer.append(make_decision("bad", **overrides))
+
+    assert read_ids(tmp_path) == ["good"]
+    assert message in caplog.text and "decision_id='bad'" in caplog.text
+
+
+@pytest.mark.parametrize("field", ["decision_id", "ts", "chosen", "propensity", "fallback"])
+def test_record_missing_a_required_field_is_refused_naming_it(field: str) -> None:
+    fields = asdict(make_decision("d0"))
+    del fields[field]
+    with pytest.raises(TypeError, match=repr(field)):
+        DecisionRecord(**fields)
+
+
+def test_record_with_an_unknown_field_is_refused() -> None:
+    with pytest.raises(TypeError, match="'chosen_action'"):
+        DecisionRecord(**asdict(make_decision("d0")), chosen_action="email")
+
+
+def test_appending_another_kind_of_record_is_refused(tmp_path: Path) -> None:
     writer = decision_writer(tmp_path)
-    with pytest.raises(ValueError, match=message):
-        writer.append(make_decision("d0", **overrides))
+    with pytest.raises(TypeError, match="LogWriter for DecisionRecord got a OutcomeRecord"):
+        writer.append(make_outcome("o1", "d1", NOON))
     assert writer.buffered_rows == 0
+
+
+def test_nullable_fields_may_be_omitted(tmp_path: Path) -> None:
+    fields = asdict(make_decision("d0"))
+    for field in ["experiment", "arm", "fallback_reason", "request_id"]:
+        del fields[field]
+    with decision_writer(tmp_path) as writer:
+        writer.append(DecisionRecord(**fields))
+    assert read_decisions(Home(tmp_path).decision_log)["experiment"].to_pylist() == [None]
 
 
 def test_missing_or_empty_dirs_read_as_empty_tables_with_the_schema(tmp_path: Path) -> None:
     assert read_decisions(tmp_path / "nowhere").schema == DECISION_SCHEMA
-    decision_log_dir(tmp_path).mkdir(parents=True)
-    decisions = read_decisions(decision_log_dir(tmp_path))
-    outcomes = read_outcomes(outcome_log_dir(tmp_path))
+    Home(tmp_path).decision_log.mkdir(parents=True)
+    decisions = read_decisions(Home(tmp_path).decision_log)
+    outcomes = read_outcomes(Home(tmp_path).outcome_log)
 
     assert (decisions.num_rows, decisions.schema) == (0, DECISION_SCHEMA)
     assert (outcomes.num_rows, outcomes.schema) == (0, OUTCOME_SCHEMA)
-    assert decisions_with_outcomes(tmp_path).num_rows == 0
+    assert decisions_with_outcomes(Home(tmp_path)).num_rows == 0
 
 
 def _tables(
-    decisions: list[dict[str, Any]], outcomes: list[dict[str, Any]]
+    decisions: list[DecisionRecord], outcomes: list[OutcomeRecord]
 ) -> tuple[pa.Table, pa.Table]:
-    return (
-        pa.Table.from_pylist(decisions, schema=DECISION_SCHEMA),
-        pa.Table.from_pylist(outcomes, schema=OUTCOME_SCHEMA),
-    )
+    return to_table(DecisionRecord, decisions), to_table(OutcomeRecord, outcomes)
 
 
 JOIN_COLUMNS = ["converted", "revenue", "n_outcomes", "first_outcome_ts"]
@@ -351,10 +449,10 @@ def test_decisions_with_outcomes_reads_both_logs(tmp_path: Path) -> None:
     with decision_writer(tmp_path) as decisions:
         decisions.append(make_decision("d1"))
         decisions.append(make_decision("d2"))
-    with LogWriter(outcome_log_dir(tmp_path), OUTCOME_SCHEMA) as outcomes:
+    with LogWriter(Home(tmp_path).outcome_log, OutcomeRecord) as outcomes:
         outcomes.append(make_outcome("o1", "d2", NOON + dt.timedelta(seconds=30)))
 
-    joined = decisions_with_outcomes(tmp_path, window_s=60)
+    joined = decisions_with_outcomes(Home(tmp_path), window_s=60)
     rows = joined.select(["decision_id", "converted"]).to_pylist()
     assert sorted(rows, key=lambda r: r["decision_id"]) == [
         {"decision_id": "d1", "converted": False},
@@ -368,9 +466,9 @@ def test_any_interleaving_of_appends_and_flushes_yields_the_appended_ids(
     operations: list[int | str],
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
+        root = Path(tmp)
         appended: list[str] = []
-        with decision_writer(home, max_rows=5, max_age_s=3600) as writer:
+        with decision_writer(root, max_rows=5, max_age_s=3600) as writer:
             for operation in operations:
                 if operation == "flush":
                     writer.flush()
@@ -378,4 +476,4 @@ def test_any_interleaving_of_appends_and_flushes_yields_the_appended_ids(
                 for _ in range(operation):
                     appended.append(f"d{len(appended)}")
                     writer.append(make_decision(appended[-1]))
-        assert sorted(read_ids(home)) == sorted(appended)
+        assert sorted(read_ids(root)) == sorted(appended)

@@ -6,17 +6,29 @@ in a few seconds without MLflow.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from configs.loader import load_config
 from configs.schema import GateThresholds
+from liftgate.app.cli.main import app
+from liftgate.core.errors import InputError
+from liftgate.core.home import HOME_ENV
 from liftgate.sim.world import World
 from registry.gate import evaluate_gate
-from registry.training import data_fingerprint, expected_calibration_error, train_scorer
+from registry.training import (
+    MIN_ROWS_PER_CLASS,
+    data_fingerprint,
+    expected_calibration_error,
+    rows_needed,
+    train_scorer,
+)
 
 # --- expected calibration error ---------------------------------------------------------------
 
@@ -180,6 +192,43 @@ def test_shuffled_labels_give_a_useless_model(logged: pd.DataFrame) -> None:
 def test_missing_columns_are_named(logged: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="converted"):
         train_scorer(logged.drop(columns=["converted"]), load_config())
+
+
+def test_too_few_rows_or_conversions_name_what_training_needs(logged: pd.DataFrame) -> None:
+    """Not a LightGBM or scikit-learn traceback: the minimums, and what the data holds."""
+    with pytest.raises(InputError, match="too few logged decisions") as tiny:
+        train_scorer(logged.iloc[:50], load_config())
+    needed = rows_needed(load_config().models.scorer)
+    assert "50 rows (training 40 rows" in str(tiny.value)
+    assert f"at least {needed:,} rows" in str(tiny.value)
+    assert f"at least {MIN_ROWS_PER_CLASS} converted" in str(tiny.value)
+    recent = logged.sort_values("decision_ts").iloc[:2_000].copy()
+    recent.loc[recent.index[-400:], "converted"] = False  # no conversion among validation rows
+    with pytest.raises(InputError, match="validation 400 rows, 0 converted"):
+        train_scorer(recent, load_config())
+
+
+@pytest.fixture
+def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+    return tmp_path
+
+
+def test_train_on_a_tiny_world_or_a_csv_exits_2_naming_the_file(
+    logged: pd.DataFrame, cli_home: Path
+) -> None:
+    World(seed=3, n_customers=1_000).write(cli_home / "tiny", rows=50)
+    result = CliRunner().invoke(app, ["train", "--data", str(cli_home / "tiny")])
+    assert result.exit_code == 2, result.output
+    path = cli_home / "tiny" / "logged.parquet"
+    assert f"{path}: too few logged decisions to train: 50 rows" in result.stderr
+    assert "Traceback" not in result.output
+    logged.iloc[:1_000].to_csv(cli_home / "logged.csv", index=False)
+    result = CliRunner().invoke(app, ["train", "--data", str(cli_home / "logged.csv")])
+    assert result.exit_code == 2, result.output
+    assert f"{cli_home / 'logged.csv'}: not a Parquet file; expected the Parquet file" in (
+        result.stderr
+    )
 
 
 def test_data_fingerprint_follows_the_content(logged: pd.DataFrame) -> None:

@@ -10,7 +10,7 @@ the scores into a distribution in one of two ways:
 - ``"softmax"`` (Boltzmann exploration): p ∝ exp(score / `temperature`), so actions the
   model rates close to the best are explored more than hopeless ones;
 - ``"epsilon"``: the model's best with probability 1 − ε, uniform otherwise (as
-  :func:`liftgate.core.allocation.greedy_epsilon`).
+  :func:`liftgate.core.allocation.epsilon_greedy`, ties split equally here).
 
 Both are exact, so the logged propensities support off-policy evaluation of the next model.
 

@@ -1,7 +1,8 @@
-"""The bandit policies by the name configuration, the CLI and the arena use for them.
+"""The bandit policies by the name configuration, the CLI and the arena use for them
+(`liftgate.core.vocabulary.BANDIT_POLICIES`).
 
 >>> sorted(POLICY_CLASSES)[:3]
-['egreedy', 'gaussian_ts', 'lints']
+['epsilon_greedy', 'gaussian_ts', 'lints']
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from experiments.bandits.model_based import ModelBased
 from experiments.bandits.thompson import BetaThompson
 from experiments.bandits.ucb import UCB
 from experiments.bandits.uniform import UniformRandom
+from liftgate.core import vocabulary
 
 POLICY_CLASSES: dict[str, type[Policy]] = {
-    "thompson": BetaThompson,
-    "ucb": UCB,
-    "egreedy": EpsilonGreedy,
-    "linucb": LinUCB,
-    "lints": LinearThompson,
-    "gaussian_ts": GaussianThompson,
-    "model": ModelBased,
-    "random": UniformRandom,
+    vocabulary.THOMPSON: BetaThompson,
+    vocabulary.UCB: UCB,
+    vocabulary.EPSILON_GREEDY: EpsilonGreedy,
+    vocabulary.LINUCB: LinUCB,
+    vocabulary.LINTS: LinearThompson,
+    vocabulary.GAUSSIAN_TS: GaussianThompson,
+    vocabulary.MODEL: ModelBased,
+    vocabulary.UNIFORM_RANDOM: UniformRandom,
 }

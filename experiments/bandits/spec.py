@@ -12,14 +12,13 @@ build the same policy and see the same contexts and rewards:
   a replica's own count of decisions would differ from its neighbours'.
 - **context**, by the class's ``context_kind``: ``none`` → None; ``scores`` → the scoring
   model's expected value per action code (NaN where not scored); ``features`` → the
-  decision's contract vector (as served and logged) encoded for a linear model: an
-  intercept, categories one-hot, booleans 0/1 and numeric features scaled to [0, 1] by their
-  contract range (after ``log1p`` where the contract applies it). The encoding needs no
-  statistics of a population, so a row gives the same context at decision time and, later,
-  from the decision log.
-- **reward**: ``converted`` (0/1), ``revenue``, or ``profit`` (revenue − the action's cost)
-  within the attribution window (``bandit.attribution_window_hours``, default the
-  experiment's); a decision without an outcome in the window has converted 0, revenue 0.
+  decision's contract vector (as served and logged) encoded for a linear model by
+  :class:`experiments.bandits.context.LinearContext` (intercept, one-hot categories, 0/1
+  booleans, numbers scaled by their contract range), the encoder the simulation uses too.
+- **reward**: :func:`liftgate.core.reward.reward_of` of the configured kind — ``converted``
+  (0/1), ``revenue``, or ``profit`` (revenue − the action's cost) — within the attribution
+  window (``bandit.attribution_window_hours``, default the experiment's); a decision
+  without an outcome in the window has converted 0, revenue 0.
 
 >>> from configs.loader import load_config
 >>> config = load_config()
@@ -32,9 +31,8 @@ build the same policy and see the same contexts and rewards:
 >>> spec.rewards(converted=np.array([True, False]), revenue=np.array([40.0, 0.0]),
 ...              codes=np.array([1, 2])).tolist()
 [1.0, 0.0]
->>> encoder = LinearContext(config.features)
->>> encoder.dimension, encoder.encode(np.zeros((1, len(config.features.features)))).shape
-(25, (1, 25))
+>>> spec.context(np.zeros(len(config.features.features)), None) is None  # Thompson: none
+True
 
 References: Li, Chu, Langford & Schapire (2010), "A Contextual-Bandit Approach to
 Personalized News Article Recommendation", WWW 2010, section 5.2 (a context of an intercept,
@@ -58,54 +56,13 @@ from configs.schema import (
     FeaturesConfig,
 )
 from experiments.bandits.base import Policy
+from experiments.bandits.context import LinearContext
 from experiments.bandits.policies import POLICY_CLASSES
+from liftgate.core.reward import reward_of
+from liftgate.core.vocabulary import BANDIT, OLD_BANDIT_POLICIES, served_bandit_name, spellings
 
 #: Parameters the platform sets; `bandit.params` may not.
 PLATFORM_PARAMS = ("n_actions", "n_features", "floor", "burn_in", "seed")
-BANDIT_POLICY = "bandit"  # the `ArmConfig.policy` of a served bandit's arms
-
-
-class LinearContext:
-    """Contract vectors (rows × features, as `FeatureContract.transform` makes them) → the
-    context of a linear policy: intercept, one-hot categories, 0/1 booleans, scaled numbers."""
-
-    def __init__(self, features: FeaturesConfig):
-        self.n_features = len(features.features)
-        numeric: list[tuple[int, int, float, float]] = []  # (source, target, low, span)
-        categories: list[tuple[int, int, int]] = []  # (source, first target, width)
-        at = 1  # column 0 is the intercept
-        for j, spec in enumerate(features.features):
-            if spec.dtype == "category":
-                categories.append((j, at, len(spec.categories)))
-                at += len(spec.categories)
-                continue
-            low, span = 0.0, 1.0
-            if spec.dtype != "bool" and spec.range is not None:
-                low, high = (np.log1p(v) if spec.transform == "log1p" else v for v in spec.range)
-                low, span = float(low), float(high - low) or 1.0
-            numeric.append((j, at, low, span))
-            at += 1
-        self.dimension = at
-        numbers = np.array(numeric, dtype=np.float64).reshape(-1, 4)
-        self._numeric_source, self._numeric_target = numbers[:, :2].astype(np.int64).T
-        self._low, self._span = numbers[:, 2], numbers[:, 3]
-        self._category_source, self._category_first, self._category_width = (
-            np.array(categories, dtype=np.int64).reshape(-1, 3).T
-        )
-
-    def encode(self, rows: np.ndarray) -> np.ndarray:
-        rows = np.atleast_2d(np.asarray(rows, dtype=np.float64))
-        if rows.shape[1] != self.n_features:
-            raise ValueError(
-                f"a contract vector has {self.n_features} features; got {rows.shape[1]}"
-            )
-        out = np.zeros((len(rows), self.dimension))
-        out[:, 0] = 1.0
-        out[:, self._numeric_target] = (rows[:, self._numeric_source] - self._low) / self._span
-        codes = rows[:, self._category_source].astype(np.int64)
-        np.clip(codes, 0, self._category_width - 1, out=codes)
-        out[np.arange(len(rows))[:, None], self._category_first + codes] = 1.0
-        return out
 
 
 #: A parameter's kind (from its default) → the kinds of value it takes.
@@ -154,11 +111,17 @@ class BanditSpec:
     @property
     def served_name(self) -> str:
         """What the response and the decision log carry as `policy`."""
-        return f"{BANDIT_POLICY}:{self.bandit.policy}"
+        return served_bandit_name(self.bandit.policy)
+
+    @property
+    def logged_names(self) -> tuple[str, ...]:
+        """`served_name` as the decision logs of every release carry it."""
+        names = spellings(self.bandit.policy, OLD_BANDIT_POLICIES)
+        return tuple(served_bandit_name(name) for name in names)
 
     @property
     def arms(self) -> tuple[str, ...]:
-        return tuple(a.name for a in self.experiment.arms if a.policy == BANDIT_POLICY)
+        return tuple(a.name for a in self.experiment.arms if a.policy == BANDIT)
 
     @property
     def window_s(self) -> float:
@@ -231,12 +194,8 @@ class BanditSpec:
 
     def rewards(self, converted: np.ndarray, revenue: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """The configured reward of each decision from its attributed outcomes."""
-        if self.bandit.reward == "converted":
-            return np.asarray(converted, dtype=np.float64)
-        revenue = np.asarray(revenue, dtype=np.float64)
-        if self.bandit.reward == "revenue":
-            return revenue
-        return revenue - self.costs[np.asarray(codes, dtype=np.int64)]
+        cost = self.costs[np.asarray(codes, dtype=np.int64)]
+        return reward_of(self.bandit.reward, converted, revenue, cost)
 
 
 def bandit_config_problems(config: LiftgateConfig) -> list[str]:

@@ -9,23 +9,24 @@
   (``actions`` names the codes), for `liftgate bandit status`;
 - ``n_runs`` and ``updated_at``: update runs that changed the state, and the last one.
 
-Writers (the updater, in any replica or the CLI) take an exclusive ``fcntl`` lock on
-``<experiment>.lock``, read the file, change the state and write it back atomically (a temp
-file, fsync, ``os.replace``), so replicas updating at once apply each decision once. Readers
-take no lock: a replace shows them the old file or the new one, never half of one, and they
-re-read only when the file's identity (inode, mtime, size) has changed. A store without a
-file starts from the configuration's untrained policy (`BanditState.initial`).
+Writers (the updater, in any replica or the CLI) change the state in a locked
+read-modify-write (`liftgate.core.jsonstate.locked_json`: an exclusive lock, an atomic and
+fsynced replace), so replicas updating at once apply each decision once. Readers take no
+lock: a replace shows them the old file or the new one, never half of one, and they re-read
+only when the file's identity (inode, mtime, size) has changed. A store without a file
+starts from the configuration's untrained policy (`BanditState.initial`).
 
 >>> import tempfile
+>>> from pathlib import Path
 >>> from configs.loader import load_config
 >>> from experiments.bandits.spec import BanditSpec
 >>> config = load_config()
 >>> spec = BanditSpec(config.experiments["bandit-offers"], config.features, config.actions)
 >>> with tempfile.TemporaryDirectory() as root:
-...     store = BanditStore(Path(root), spec.name)
+...     store = BanditStore(Home(Path(root)), spec.name)
 ...     with store.transaction(lambda: BanditState.initial(spec)) as state:
 ...         state.counts[1] += 1
-...     replica = BanditStore(Path(root), spec.name)
+...     replica = BanditStore(Home(Path(root)), spec.name)
 ...     first, again = replica.read_if_changed(), replica.read_if_changed()
 >>> first.counts.tolist(), first.watermark, again is None
 ([0, 1, 0, 0, 0], None, True)
@@ -33,31 +34,22 @@ file starts from the configuration's untrained policy (`BanditState.initial`).
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from experiments.bandits.base import Policy
 from experiments.bandits.spec import BanditSpec
+from liftgate.core.errors import InputError
+from liftgate.core.home import Home
+from liftgate.core.jsonstate import locked_json, read_json
 
 
-def bandits_dir(root: Path) -> Path:
-    return Path(root) / "bandits"
-
-
-def bandit_path(root: Path, experiment: str) -> Path:
-    return bandits_dir(root) / f"{experiment}.json"
-
-
-class BanditStateError(ValueError):
+class BanditStateError(InputError):
     """A state file that cannot be read, or that another configuration made."""
 
 
@@ -105,11 +97,10 @@ class BanditState:
 
 
 class BanditStore:
-    """The state file of one bandit experiment under `root` (LIFTGATE_HOME)."""
+    """The state file of one bandit experiment under LIFTGATE_HOME."""
 
-    def __init__(self, root: Path, experiment: str):
-        self.path = bandit_path(root, experiment)
-        self._lock_path = self.path.with_suffix(".lock")
+    def __init__(self, home: Home, experiment: str):
+        self.path = home.bandit_state(experiment)
         self._seen: tuple[int, int, int] | None = None  # identity of the file last read
 
     def _identity(self) -> tuple[int, int, int] | None:
@@ -125,13 +116,20 @@ class BanditStore:
         if identity is None:
             return None
         try:
-            state = BanditState.from_json(json.loads(self.path.read_text()))
-        except FileNotFoundError:
+            document = read_json(self.path)
+        except ValueError as exc:
+            raise BanditStateError(str(exc)) from None
+        if document is None:  # replaced by nothing since: gone
             return None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BanditStateError(f"{self.path}: not a bandit state file ({exc})") from None
+        state = self._state(document)
         self._seen = identity
         return state
+
+    def _state(self, document: dict[str, Any]) -> BanditState:
+        try:
+            return BanditState.from_json(document)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BanditStateError(f"{self.path}: not a bandit state file ({exc})") from None
 
     def read_if_changed(self) -> BanditState | None:
         """The state if the file changed since this store last read it, else None."""
@@ -141,30 +139,13 @@ class BanditStore:
         return self.read()
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock_path.open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            yield
-
-    def _write(self, state: BanditState) -> None:
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
-        with temporary.open("w") as handle:
-            json.dump(state.to_json(), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
-
-    @contextmanager
     def transaction(self, initial: Callable[[], BanditState]) -> Iterator[BanditState]:
         """Yield the current state (or `initial()`) under the lock; write it back if the
-        block changed it. An exception in the block writes nothing."""
-        with self._locked():
-            state = self.read() or initial()
-            before = state.to_json()
+        block changed it, or if there was no file. An exception in the block writes nothing."""
+        with locked_json(self.path, dict) as document:
+            state = self._state(document) if document else initial()
             yield state
-            if state.to_json() != before or not self.path.exists():
-                self._write(state)
+            document.update(state.to_json())
 
     def ensure(self, initial: Callable[[], BanditState]) -> BanditState:
         """The stored state, written first from `initial()` if there is none."""

@@ -6,7 +6,7 @@ fallbacks) with ``watermark < ts ≤ cutoff``, where
 
     cutoff = now − attribution window − settle margin,
 
-attributes their outcomes within the window (`experiments.logs.join_outcomes`; no
+attributes their outcomes within the window (`experiments.logs.reader.join_outcomes`; no
 conversion ⇒ converted 0, revenue 0), applies them to the policy in chunks of
 ``bandit.batch_size`` rows, and moves the watermark to the cutoff, all under the state
 file's lock (`experiments.bandits.store`). The watermark only moves forward and is written
@@ -44,7 +44,6 @@ References: Chapelle & Li (2011), "An Empirical Evaluation of Thompson Sampling"
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,15 +55,10 @@ from configs.schema import ExperimentConfig
 from experiments.bandits.base import Batch
 from experiments.bandits.spec import BanditSpec
 from experiments.bandits.store import BanditState, BanditStateError, BanditStore
-from experiments.logs import (
-    TIMESTAMP,
-    decision_log_dir,
-    join_outcomes,
-    outcome_log_dir,
-    read_decisions,
-    read_outcomes,
-)
+from experiments.logs.reader import join_outcomes, read_decisions, read_outcomes
+from experiments.logs.schema import TIMESTAMP
 from experiments.state import read_state
+from liftgate.core.errors import InputError
 from liftgate.core.home import Home
 
 #: Margin beyond the log's flush age before a decision counts as surely on disk (seconds).
@@ -93,7 +87,7 @@ def due_decisions(
             pc.is_in(decisions["arm"], value_set=pa.array(spec.arms, pa.string())),
         ),
         pc.and_(
-            pc.equal(decisions["policy"], spec.served_name),
+            pc.is_in(decisions["policy"], value_set=pa.array(spec.logged_names, pa.string())),
             pc.less_equal(ts, pa.scalar(cutoff, TIMESTAMP)),
         ),
     )
@@ -142,12 +136,12 @@ def learn(state: BanditState, joined: pa.Table, spec: BanditSpec, cutoff: dt.dat
 
 
 def update_experiment(
-    root: Path, spec: BanditSpec, settle_s: float, now: dt.datetime | None = None
+    home: Home, spec: BanditSpec, settle_s: float, now: dt.datetime | None = None
 ) -> dict[str, Any]:
-    """One update run of `spec`'s bandit against the logs under `root` (LIFTGATE_HOME)."""
+    """One update run of `spec`'s bandit against the logs under `home`."""
     now = now or dt.datetime.now(dt.UTC)
     cutoff = cutoff_of(now, spec.window_s, settle_s)
-    store = BanditStore(root, spec.name)
+    store = BanditStore(home, spec.name)
     with store.transaction(lambda: BanditState.initial(spec)) as state:
         problem = spec.mismatch(state.policy)
         if problem:
@@ -158,11 +152,11 @@ def update_experiment(
         learned = 0
         if state.watermark is None or cutoff > state.watermark:
             end = cutoff + dt.timedelta(microseconds=1)  # read_decisions' end is exclusive
-            decisions = read_decisions(decision_log_dir(root), state.watermark, end)
+            decisions = read_decisions(home.decision_log, state.watermark, end)
             due = due_decisions(decisions, spec, state.watermark, cutoff)
             if due.num_rows:
                 first = pc.min(due["ts"]).as_py() - OUTCOME_CLOCK_SKEW
-                outcomes = read_outcomes(outcome_log_dir(root), start=first)
+                outcomes = read_outcomes(home.outcome_log, start=first)
                 due = join_outcomes(due, outcomes, spec.window_s)
             learned = learn(state, due, spec, cutoff)
     return {
@@ -176,26 +170,26 @@ def update_experiment(
     }
 
 
-def bandit_experiment(root: Path, config: LiftgateConfig, name: str) -> ExperimentConfig:
+def bandit_experiment(home: Home, config: LiftgateConfig, name: str) -> ExperimentConfig:
     """The experiment as running (its snapshot in the experiment state), else as defined."""
-    entry = read_state(root).get(name)
+    entry = read_state(home).get(name)
     if entry is not None:
         experiment = ExperimentConfig.model_validate(entry["config"])
     elif name in config.experiments:
         experiment = config.experiments[name]
     else:
         known = ", ".join(sorted(config.experiments)) or "none"
-        raise ValueError(f"no experiment {name!r} (defined: {known})")
+        raise InputError(f"no experiment {name!r} (defined: {known})")
     if experiment.kind != "bandit":
-        raise ValueError(f"experiment {name!r} is of kind {experiment.kind}, not bandit")
+        raise InputError(f"experiment {name!r} is of kind {experiment.kind}, not bandit")
     return experiment
 
 
-def running_bandits(root: Path) -> list[str]:
+def running_bandits(home: Home) -> list[str]:
     """Names of the running experiments of kind bandit."""
     return sorted(
         name
-        for name, entry in read_state(root).items()
+        for name, entry in read_state(home).items()
         if entry["status"] == "running" and entry["config"].get("kind") == "bandit"
     )
 
@@ -204,6 +198,6 @@ def update_bandit(
     home: Home, config: LiftgateConfig, experiment_name: str, now: dt.datetime | None = None
 ) -> dict[str, Any]:
     """Apply the closed decisions of one bandit experiment (`liftgate bandit update`)."""
-    experiment = bandit_experiment(home.root, config, experiment_name)
+    experiment = bandit_experiment(home, config, experiment_name)
     spec = BanditSpec(experiment, config.features, config.actions)
-    return update_experiment(home.root, spec, settle_seconds(config), now)
+    return update_experiment(home, spec, settle_seconds(config), now)

@@ -1,6 +1,6 @@
 """Off-policy evaluation of a challenger scorer on the champion's logged decisions.
 
-Before a canary gives a challenger any traffic it can ask: had the challenger's greedy-ε
+Before a canary gives a challenger any traffic it can ask: had the challenger's ε-greedy
 policy served the decisions the champion logged, would it have earned at least
 ``min_relative_value`` of what the champion earned? The log has, per decision, the encoded
 features, the row's own candidate set (the eligible actions, ranked by the champion), the
@@ -8,10 +8,12 @@ chosen action and its exact propensity under the champion's policy, so the chall
 probability of every candidate can be recomputed exactly and the estimators of
 :mod:`experiments.ope.estimators` apply.
 
-The challenger's policy (:func:`challenger_policy_probabilities`) is the served one
-(:func:`liftgate.core.allocation.greedy_epsilon`): the candidate with the highest expected value
-(first in catalogue order on ties) with probability 1 − ε, plus ε spread uniformly over the
-row's k candidates. Actions outside a row's candidate set get probability 0.
+The challenger's policy (:func:`challenger_policy_probabilities`) is the served one,
+computed by the same function (:func:`liftgate.core.allocation.epsilon_greedy_propensities`):
+the candidate with the highest expected value (first in catalogue order on ties) with
+probability 1 − ε, plus ε spread uniformly over the row's k candidates. Actions outside a
+row's candidate set get probability 0. The reward of a logged decision is
+:func:`liftgate.core.reward.reward_of` of its attributed outcomes (default: profit).
 
 The rule, a non-inferiority test (Thomas et al. 2015's high-confidence policy improvement,
 with a relative margin). With V₀ the champion's logged value (the mean logged reward), m =
@@ -53,28 +55,39 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from experiments.ope.bootstrap import DEFAULT_RESAMPLES, bootstrap_totals, percentile_interval
 from experiments.ope.estimators import FROM_TOTALS, MODEL_BASED, MODEL_VALUE, row_columns
+from liftgate.core.allocation import epsilon_greedy_propensities
+from liftgate.core.reward import reward_of
+from liftgate.core.vocabulary import (
+    CHAMPION,
+    EPSILON_GREEDY,
+    OLD_ARM_POLICIES,
+    PROFIT,
+    REWARD_KINDS,
+    UNIFORM_RANDOM,
+    spellings,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from configs.loader import LiftgateConfig
-    from configs.schema import OpeRequirement
+    from configs.schema import OpeRequirement, RewardKind
+    from liftgate.core.home import Home
     from liftgate.core.model import ScoringModel
 
-Reward = Literal["revenue_minus_cost", "revenue", "converted"]
-REWARDS: tuple[str, ...] = ("revenue_minus_cost", "revenue", "converted")
-#: Logging policies whose propensities are exact and positive on every candidate (ε > 0):
-#: liftgate.core.allocation's POLICY_GREEDY_EPSILON and POLICY_UNIFORM. The rules, a fallback and
-#: custom arm policies are left out.
-EXPLORING_POLICIES = ("greedy_epsilon", "uniform_random")
-CHAMPION = "champion"
+#: Logging policies whose propensities are exact and positive on every candidate (ε > 0),
+#: as the logs of every release name them. The rules, a fallback and custom arm policies are
+#: left out.
+EXPLORING_POLICIES = (
+    *spellings(EPSILON_GREEDY, OLD_ARM_POLICIES),
+    *spellings(UNIFORM_RANDOM, OLD_ARM_POLICIES),
+)
 
 
 # ------------------------------------------------------------------------------ pure core
@@ -93,7 +106,7 @@ def challenger_policy_probabilities(
     chosen: np.ndarray,
     epsilon: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The challenger's greedy-ε distribution per row and its probability of the logged action.
+    """The challenger's ε-greedy distribution per row and its probability of the logged action.
 
     ``expected_values`` is (n × K) over the catalogue (entries outside a row's candidates are
     ignored), ``candidates`` the (n × K) mask of each row's own candidate set, ``chosen`` the
@@ -119,23 +132,8 @@ def challenger_policy_probabilities(
     rows = np.arange(n)
     if not candidates[rows, chosen].all():
         raise ValueError("chosen: a logged action is not among its row's candidates")
-    greedy = np.where(candidates, values, -np.inf).argmax(axis=1)  # first max: catalogue order
-    action_dist = candidates * (epsilon / k)[:, None]
-    action_dist[rows, greedy] += 1.0 - epsilon
+    action_dist = epsilon_greedy_propensities(values, epsilon, candidates)
     return action_dist, action_dist[rows, chosen]
-
-
-def logged_reward(
-    reward: str, converted: np.ndarray, revenue: np.ndarray, cost: np.ndarray
-) -> np.ndarray:
-    """The reward per logged row: revenue − the chosen action's cost, revenue, or converted."""
-    if reward == "revenue_minus_cost":
-        return np.asarray(revenue, dtype=np.float64) - np.asarray(cost, dtype=np.float64)
-    if reward == "revenue":
-        return np.asarray(revenue, dtype=np.float64)
-    if reward == "converted":
-        return np.asarray(converted, dtype=np.float64)
-    raise ValueError(f"reward must be one of {', '.join(REWARDS)}; got {reward!r}")
 
 
 def relative_threshold(on_policy_value: float, min_relative_value: float) -> float:
@@ -188,7 +186,7 @@ class ChallengerEvaluation:
     max_weight: float
     warnings: list[str]
     reason: str
-    reward: str = "revenue_minus_cost"
+    reward: str = PROFIT
     difference: float = float("nan")  # V̂ − V₀
     difference_ci_low: float = float("nan")  # paired interval; passes iff ≥ threshold − V₀
     difference_ci_high: float = float("nan")
@@ -324,11 +322,11 @@ def _action_codes(
 
 
 def evaluate_challenger(
-    home_root: Path,
+    home: Home,
     config: LiftgateConfig,
     challenger_model: ScoringModel,
     requirement: OpeRequirement,
-    reward: Reward = "revenue_minus_cost",
+    reward: RewardKind = PROFIT,
     window_s: float | None = None,
     *,
     epsilon: float | None = None,
@@ -339,10 +337,10 @@ def evaluate_challenger(
     random_state: int = 0,
     now: dt.datetime | None = None,
 ) -> ChallengerEvaluation:
-    """Evaluate ``challenger_model``'s greedy-ε policy on the champion's decision log.
+    """Evaluate ``challenger_model``'s ε-greedy policy on the champion's decision log.
 
-    Rows: the decisions under ``home_root`` that were served by ``logging_alias`` (None: any
-    model) with an exploring policy (greedy-ε or uniform), not a fallback, logged under the
+    Rows: the decisions under ``home`` that were served by ``logging_alias`` (None: any
+    model) with an exploring policy (ε-greedy or uniform), not a fallback, logged under the
     challenger's feature contract and, with ``window_s``, whose attribution window has
     closed by ``now``; the last ``requirement.max_rows`` of them by time. Outcomes within
     ``window_s`` of the decision are joined (None: every outcome counts). Each row's
@@ -354,13 +352,7 @@ def evaluate_challenger(
     """
     import pyarrow.compute as pc
 
-    from experiments.logs import (
-        decision_log_dir,
-        join_outcomes,
-        outcome_log_dir,
-        read_decisions,
-        read_outcomes,
-    )
+    from experiments.logs.reader import join_outcomes, read_decisions, read_outcomes
     from experiments.ope.evaluate import evaluate
     from experiments.ope.reward_model import CrossFittedRewardModel
     from liftgate.core.catalogue import ActionCatalogue
@@ -368,8 +360,8 @@ def evaluate_challenger(
     from liftgate.core.scoring import score_actions
 
     estimator = requirement.estimator
-    if reward not in REWARDS:
-        raise ValueError(f"reward must be one of {', '.join(REWARDS)}; got {reward!r}")
+    if reward not in REWARD_KINDS:
+        raise ValueError(f"reward must be one of {', '.join(REWARD_KINDS)}; got {reward!r}")
     if window_s is not None and window_s <= 0:
         raise ValueError(f"window_s must be > 0; got {window_s}")
     catalogue = ActionCatalogue(config.actions)
@@ -389,10 +381,8 @@ def evaluate_challenger(
     now = dt.datetime.now(dt.UTC) if now is None else now
     if now.tzinfo is None:
         raise ValueError(f"now must be timezone-aware; got {now!r}")
-    home_root = Path(home_root)
-
     decisions, dropped = _select(
-        read_decisions(decision_log_dir(home_root)),
+        read_decisions(home.decision_log),
         challenger_model.contract_version,
         logging_alias,
         window_s,
@@ -441,8 +431,8 @@ def evaluate_challenger(
         )
     features = pc.list_flatten(decisions["features"]).to_numpy().reshape(n, width)
 
-    joined = join_outcomes(decisions, read_outcomes(outcome_log_dir(home_root)), window_s)
-    r = logged_reward(
+    joined = join_outcomes(decisions, read_outcomes(home.outcome_log), window_s)
+    r = reward_of(
         reward,
         joined["converted"].to_numpy(),
         joined["revenue"].to_numpy(),

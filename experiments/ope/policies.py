@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from liftgate.core.errors import InputError
+
 BUILT_IN = ("uniform", "greedy-model")
 
 
 def _check_support(support: np.ndarray) -> np.ndarray:
     support = np.asarray(support, dtype=bool)
     if not support.any(axis=1).all():
-        raise ValueError("support: some rows have no supported action")
+        raise InputError("some rows have no supported action", parameter="support")
     return support
 
 

@@ -12,7 +12,7 @@ per-arm statistics. Nothing here reads files, speaks HTTP or knows about Ray.
 from experiments.stats.aggregate import MetricSpec, aggregate
 from experiments.stats.analysis import analyze, analyze_statistics
 from experiments.stats.bayesian import BayesianResult, GaussianPrior, bayesian_test
-from experiments.stats.cuped import adjust, pooled_theta, variance_reduction
+from experiments.stats.cuped import adjust_pair, pooled_theta, variance_reduction
 from experiments.stats.effect import Effect, EffectMoments, effect_moments
 from experiments.stats.frequentist import TestResult, two_sided_test
 from experiments.stats.multiple import adjust_p_values
@@ -40,7 +40,7 @@ __all__ = [
     "SampleMeanStatistic",
     "Statistic",
     "TestResult",
-    "adjust",
+    "adjust_pair",
     "adjust_p_values",
     "aggregate",
     "analyze",

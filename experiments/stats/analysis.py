@@ -1,11 +1,11 @@
 """The experiment report: one call from a table of units to every number we publish.
 
 ``analyze`` aggregates the table into per-arm sufficient statistics in one group-by
-(:mod:`experiments.stats.aggregate`), checks the traffic split (:mod:`.srm`), pools the
-CUPED theta across arms for metrics with a covariate (:mod:`.cuped`), compares every arm
-with the control on every metric by the chosen method (:mod:`.frequentist`,
-:mod:`.sequential` or :mod:`.bayesian`) and adjusts the p-values across arms x metrics
-(:mod:`.multiple`). ``analyze_statistics`` does the same from statistics already
+(:mod:`experiments.stats.aggregate`), checks the traffic split (:mod:`.srm`), compares every
+arm with the control on every metric by the chosen method (:mod:`.frequentist`,
+:mod:`.sequential` or :mod:`.bayesian`), for a metric with a covariate after CUPED with the
+theta pooled over the control and that arm (:mod:`.cuped`), and adjusts the p-values across
+arms x metrics (:mod:`.multiple`). ``analyze_statistics`` does the same from statistics already
 aggregated (e.g. merged partitions), so every reported number can be reproduced from the
 logs with these two functions.
 
@@ -50,6 +50,7 @@ from experiments.stats.multiple import Correction, adjust_p_values
 from experiments.stats.sequential import DEFAULT_TUNING_PARAMETER, sequential_test
 from experiments.stats.srm import srm_check
 from experiments.stats.statistics import RegressionAdjustedStatistic, Statistic
+from liftgate.core.errors import InputError
 
 Method = Literal["frequentist", "sequential", "bayesian"]
 METHODS = ("frequentist", "sequential", "bayesian")
@@ -58,11 +59,13 @@ CORRECTIONS = ("holm", "bh", "none")
 
 def _check_options(method: str, alpha: float, correction: str) -> None:
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise InputError(f"must be one of {METHODS}, got {method!r}", parameter="method")
     if correction not in CORRECTIONS:
-        raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
+        raise InputError(
+            f"must be one of {CORRECTIONS}, got {correction!r}", parameter="correction"
+        )
     if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        raise InputError(f"must be in (0, 1), got {alpha}", parameter="alpha")
 
 
 def _num(x: float | None) -> float | None:
@@ -70,6 +73,28 @@ def _num(x: float | None) -> float | None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+def check_weights(weights: Mapping[str, float], arms: list[str], arm_col: str) -> None:
+    """Raise InputError when ``weights`` name an arm that is not among the table's ``arms``.
+
+    A table knows only the arms that have units, so a weight for any other arm is taken for
+    a typo: the SRM test would otherwise count it as an arm that received nothing and report
+    a broken split. (An arm without a weight is :func:`.srm.srm_check`'s error.)
+
+    >>> check_weights({"control": 0.5, "treatmnt": 0.5}, ["control", "treatment"], "arm")
+    Traceback (most recent call last):
+    ...
+    liftgate.core.errors.InputError: weights: arm 'treatmnt' is not in column 'arm' \
+(arms present: control, treatment)
+    """
+    unknown = [arm for arm in weights if arm not in arms]
+    if unknown:
+        raise InputError(
+            f"arm {unknown[0]!r} is not in column {arm_col!r} "
+            f"(arms present: {', '.join(sorted(arms))})",
+            parameter="weights",
+        )
 
 
 def analyze(
@@ -98,6 +123,8 @@ def analyze(
             f"control arm {control!r} not found in column {arm_col!r} "
             f"(arms present: {sorted(stats)})"
         )
+    if weights is not None:
+        check_weights(weights, list(stats), arm_col)
     return analyze_statistics(
         stats,
         str(control),
@@ -136,12 +163,10 @@ def analyze_statistics(
     treatments = [arm for arm in stats if arm != control]
     results: list[dict[str, Any]] = []
     for m in metrics:
-        by_arm = {arm: stats[arm][m.name] for arm in stats}
-        if m.covariate_column:
-            by_arm = cuped.adjust(by_arm)  # type: ignore[arg-type]
-        c = by_arm[control]
         for arm in treatments:
-            t = by_arm[arm]
+            c, t = stats[control][m.name], stats[arm][m.name]
+            if m.covariate_column:
+                c, t = cuped.adjust_pair(c, t)  # type: ignore[arg-type]
             chance = loss = reduction = None
             if method == "frequentist":
                 r = two_sided_test(c, t, alpha)

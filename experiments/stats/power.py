@@ -28,10 +28,13 @@ chapter 17.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Literal
 
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
+
+from liftgate.core.errors import InputError
 
 
 def standardized_effect(
@@ -45,14 +48,18 @@ def standardized_effect(
     target = baseline * (1.0 + mde) if relative else baseline + mde
     if kind == "binomial":
         if not (0.0 < baseline < 1.0 and 0.0 < target < 1.0):
-            raise ValueError(
+            raise InputError(
                 f"binomial baseline and baseline + effect must be in (0, 1), "
-                f"got {baseline} and {target}"
+                f"got {baseline} and {target}",
+                parameter="baseline",
             )
         return abs(float(proportion_effectsize(target, baseline)))
     if kind == "mean":
         if std is None or not std > 0:
-            raise ValueError(f"mean metrics need std > 0 (per-unit standard deviation), got {std}")
+            raise InputError(
+                f"mean metrics need std > 0 (per-unit standard deviation), got {std}",
+                parameter="std",
+            )
         return abs(target - baseline) / std
     raise ValueError(f"kind must be 'binomial' or 'mean', got {kind!r}")
 
@@ -68,18 +75,28 @@ def sample_size_per_arm(
 ) -> int:
     """Units per arm (rounded up) for a two-sided test comparing one arm with control."""
     if mde == 0:
-        raise ValueError("mde must be non-zero")
+        raise InputError("must be non-zero", parameter="mde")
+    for parameter, value in (("alpha", alpha), ("power", power)):
+        if not 0.0 < value < 1.0:
+            raise InputError(f"must be in (0, 1), got {value}", parameter=parameter)
     effect = standardized_effect(kind, baseline, mde, std, relative)
     n = NormalIndPower().solve_power(
         effect_size=effect, alpha=alpha, power=power, ratio=1.0, alternative="two-sided"
     )
-    return math.ceil(float(n))
+    if not math.isfinite(n):
+        # statsmodels' root finder does not converge below ~2 units per arm (effects of a few
+        # standard deviations); there the far tail is negligible and the one-tail closed form
+        # n = 2 (z_{1-α/2} + z_{power})² / d² is the answer (Cohen 1988, §12.3).
+        z = NormalDist().inv_cdf
+        n = 2 * (z(1 - alpha / 2) + z(power)) ** 2 / effect**2
+    return max(2, math.ceil(float(n)))
 
 
 def duration_days(n_per_arm: int, daily_traffic: float, n_arms: int = 2) -> int:
     """Days until each of ``n_arms`` equal arms has ``n_per_arm`` units."""
     if daily_traffic <= 0 or n_arms < 2:
-        raise ValueError(
-            f"need daily_traffic > 0 and n_arms >= 2, got {daily_traffic} and {n_arms}"
+        raise InputError(
+            f"need daily_traffic > 0 and n_arms >= 2, got {daily_traffic} and {n_arms}",
+            parameter="daily_traffic",
         )
     return math.ceil(n_per_arm * n_arms / daily_traffic)

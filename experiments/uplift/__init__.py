@@ -1,1 +1,2 @@
-"""Uplift modelling: S-, T- and X-learners on LightGBM and scikit-uplift's metrics."""
+"""Uplift modelling: S-, T- and X-learners (LightGBM base models by default) and
+scikit-uplift's metrics."""

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from liftgate.core.contract import FeatureContract
+from liftgate.core.errors import InputError
 
 
 @dataclass
@@ -45,15 +46,17 @@ def two_arm_data(
     outcome_col: str = "converted",
 ) -> TwoArmData:
     if treatment == control:
-        raise ValueError(f"--treatment and --control must differ; both are {treatment!r}")
+        raise InputError(f"the treatment and control actions must differ; both are {treatment!r}")
     for column in (action_col, outcome_col):
         if column not in logged.columns:
-            raise ValueError(f"logged data lacks column {column!r}")
+            raise InputError(f"logged data lacks column {column!r}")
     actions = logged[action_col].astype(str)
-    for option, action in (("--treatment", treatment), ("--control", control)):
+    for parameter, action in (("treatment", treatment), ("control", control)):
         if not (actions == action).any():
             seen = ", ".join(sorted(actions.unique()))
-            raise ValueError(f"{option}: no logged rows with action {action!r}; actions: {seen}")
+            raise InputError(
+                f"no logged rows with action {action!r}; actions: {seen}", parameter=parameter
+            )
     rows = logged[actions.isin([treatment, control])].reset_index(drop=True)
     X, _ = contract.transform({c: rows[c] for c in rows.columns}, len(rows))
     return TwoArmData(

@@ -9,7 +9,9 @@ when the two response surfaces differ a lot.
 >>> X = rng.random((4_000, 2))
 >>> t = rng.integers(0, 2, 4_000)
 >>> y = (rng.random(4_000) < 0.1 + 0.4 * t * (X[:, 0] > 0.5)).astype(int)
->>> tau = TLearner(n_estimators=50).fit(X, t, y).predict_uplift(X)
+>>> from lightgbm import LGBMClassifier
+>>> learner = TLearner(LGBMClassifier(n_estimators=50, verbose=-1))
+>>> tau = learner.fit(X, t, y).predict_uplift(X)
 >>> bool(tau[X[:, 0] > 0.5].mean() > tau[X[:, 0] < 0.5].mean() + 0.2)
 True
 
@@ -21,22 +23,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.uplift.base import LightGBMUpliftLearner, check_fit_inputs, is_binary
+from experiments.base_models import mean_outcome
+from experiments.uplift.base import UpliftLearner, check_fit_inputs, is_binary
 
 
-class TLearner(LightGBMUpliftLearner):
-    """τ̂(x) = μ₁(x) − μ₀(x), one LightGBM model per group."""
+class TLearner(UpliftLearner):
+    """τ̂(x) = μ₁(x) − μ₀(x), one clone of ``estimator`` per group."""
 
     def fit(self, X, treatment, y) -> TLearner:
         X, t, y = check_fit_inputs(X, treatment, y)
         self.binary_outcome_ = is_binary(y)
         self.n_features_in_ = X.shape[1]
-        self.model_treated_ = self._fit_model(X[t == 1], y[t == 1], self.binary_outcome_)
-        self.model_control_ = self._fit_model(X[t == 0], y[t == 0], self.binary_outcome_)
+        binary = self.binary_outcome_
+        self.model_treated_ = self._fit_base_model(self.estimator, X[t == 1], y[t == 1], binary)
+        self.model_control_ = self._fit_base_model(self.estimator, X[t == 0], y[t == 0], binary)
         return self
 
     def predict_uplift(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
-        return self._mean_outcome(self.model_treated_, X) - self._mean_outcome(
-            self.model_control_, X
-        )
+        return mean_outcome(self.model_treated_, X) - mean_outcome(self.model_control_, X)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from configs.loader import load_config
-from experiments.logs import decisions_with_outcomes
+from experiments.logs.reader import decisions_with_outcomes
 from liftgate.app import runner
 from liftgate.core.home import Home
 from liftgate.sim.world import World
@@ -109,9 +109,8 @@ def run_demo(
         out, config, registry, seed=seed, shuffle_labels=True, progress=progress
     )
 
-    store = home.root / "online_store"
-    store.mkdir(parents=True, exist_ok=True)
-    shutil.copy(out / "customers.parquet", store / "customers.parquet")
+    home.customers.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(out / "customers.parquet", home.customers)
     port = port or config.serving.port
     progress(f"[4/6] starting Ray Serve ({config.serving.topology}) on port {port}")
     service = runner.serve_detached(
@@ -128,7 +127,7 @@ def run_demo(
     answers = [r["answer"] for r in results]
     latency = np.array([a["latency_ms"] for a in answers])
     errors = sum(r["status"] != 200 for r in results)
-    joined = decisions_with_outcomes(home.root).to_pandas()
+    joined = decisions_with_outcomes(home).to_pandas()
     served_ids = {a["decision_id"] for a in answers}
     joined = joined[joined["decision_id"].isin(served_ids)]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -16,7 +15,9 @@ from pathlib import Path
 import httpx
 
 from configs.loader import LiftgateConfig
-from liftgate.core.home import Home
+from liftgate.core.errors import LiftgateError
+from liftgate.core.home import HOME_ENV, Home
+from liftgate.core.jsonstate import read_json, write_json
 
 # Ray on one box: loopback only, no token auth, no usage report (see README: Serving).
 BASE_ENV = {
@@ -48,11 +49,7 @@ def ray_temp_dir(home: Home, port: int) -> str:
     return f"/tmp/lg-{digest}"
 
 
-def state_file(home: Home) -> Path:
-    return home.root / "run" / "serve.json"
-
-
-class ServiceStartError(RuntimeError):
+class ServiceStartError(LiftgateError, RuntimeError):
     """The application did not come up; the message holds the tail of its log."""
 
 
@@ -90,11 +87,8 @@ def serve_foreground(
     from serving.ray_app import canary_user_config, deploy_config
 
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)
     home.ensure()
-    state = state_file(home)
-    state.parent.mkdir(parents=True, exist_ok=True)
     try:
         ray.init(
             num_cpus=2,
@@ -102,6 +96,10 @@ def serve_foreground(
             log_to_driver=False,
             _temp_dir=ray_temp_dir(home, port),
         )
+        # ray.init replaced our handlers: its own SIGTERM handler exits with status 15, and
+        # its core worker's C++ failure handler writes SIGTERM "stack frames" to the log
+        # first. A `liftgate stop` is a normal stop: take SIGTERM back.
+        stop_on_signals(stop)
         serve.start(http_options={"host": host, "port": port})
 
         def deploy(split, revision: int) -> None:
@@ -116,27 +114,35 @@ def serve_foreground(
             # What `serve deploy` sends through the dashboard (off here), sent directly.
             _get_global_client().deploy_apps(ServeDeploySchema.model_validate(document))
 
-        split, applied = read_split(home.root)
+        split, applied = read_split(home)
         deploy(split, applied)
         url = f"http://{host}:{port}"
         wait_ready(url, ready_timeout_s, alive=lambda: not stop.is_set())
-        state.write_text(json.dumps({"pid": os.getpid(), "url": url, "topology": topology}))
+        write_json(home.service_state, {"pid": os.getpid(), "url": url, "topology": topology})
         print(f"liftgate serving on {url} ({topology}); stop with `liftgate stop`", flush=True)
         if config.serving.guard:
             start_guard(config, home, stop)
         # Rollout weights: the file is the record; a change reaches the replicas as a new
         # `user_config` (reconfigured in place, no restart; README: Rollouts).
         while not stop.wait(WEIGHTS_POLL_S):
-            split, revision = read_split(home.root)
+            split, revision = read_split(home)
             if revision != applied:
                 deploy(split, revision)
                 applied = revision
     finally:
-        state.unlink(missing_ok=True)
+        home.service_state.unlink(missing_ok=True)
         try:
             serve.shutdown()
         finally:
             ray.shutdown()
+    print("liftgate stopped: Serve and Ray shut down", flush=True)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM (`liftgate stop`) and SIGINT (Ctrl-C) set ``stop``: the serve loop ends and
+    shuts Serve down, and the process exits 0."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
 
 
 def start_guard(config: LiftgateConfig, home: Home, stop: threading.Event) -> threading.Thread:
@@ -167,9 +173,8 @@ def serve_detached(
     home: Home, host: str, port: int, topology: str, config_dir: Path, timeout_s: float = 180.0
 ) -> dict:
     """Start `liftgate serve` in the background and return once /readyz says ready."""
-    run_dir = home.root / "run"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log_path = run_dir / "serve.log"
+    log_path = home.service_log
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
         "-m",
@@ -184,7 +189,7 @@ def serve_detached(
         "--config-dir",
         str(config_dir),
     ]
-    env = {**os.environ, "LIFTGATE_HOME": str(home.root)}
+    env = {**os.environ, HOME_ENV: str(home.root)}
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -225,10 +230,9 @@ def stop_process(pid: int, timeout_s: float = 90.0) -> bool:
 
 
 def stop_service(home: Home) -> dict | None:
-    state = state_file(home)
-    if not state.exists():
+    info = read_json(home.service_state)
+    if info is None:
         return None
-    info = json.loads(state.read_text())
     stop_process(info["pid"])
-    state.unlink(missing_ok=True)
+    home.service_state.unlink(missing_ok=True)
     return info

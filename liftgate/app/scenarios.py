@@ -34,10 +34,12 @@ import yaml
 from configs.loader import DEFAULT_DIR, load_config
 from liftgate.app import runner
 from liftgate.app.demo import send_traffic
+from liftgate.core.errors import CheckFailed, InputError
 from liftgate.core.home import Home
+from liftgate.core.vocabulary import CHALLENGER, CHAMPION
 from liftgate.guard.alerts import WEBHOOK_ENV, AlertReceiver
 from liftgate.guard.controller import RolloutController
-from liftgate.guard.state import ACTIVE, read_record
+from liftgate.guard.state import ACTIVE, ROLLED_BACK, read_record
 from liftgate.sim.world import World
 from liftgate.sim.world.customers import arrival_weights
 from registry.client import ModelRegistry
@@ -102,8 +104,8 @@ def _train(scenario: str, world_dir: Path, config, registry, seed: int, progress
         _corrupt(logged).to_parquet(challenger_data)
     progress("  challenger")
     challenger = train_and_register(challenger_data, config, registry, seed=seed + 1)
-    if "challenger" not in challenger["aliases"]:
-        raise RuntimeError(f"the challenger did not pass the gate: {challenger['gate']}")
+    if CHALLENGER not in challenger["aliases"]:
+        raise CheckFailed(f"the challenger did not pass the gate: {challenger['gate']}")
     return {"champion": champion, "challenger": challenger}
 
 
@@ -148,12 +150,14 @@ def run_scenario(
     progress: Callable[[str], None] = print,
 ) -> dict:
     if scenario not in SCENARIOS:
-        raise ValueError(f"--scenario: expected one of {', '.join(SCENARIOS)}; got {scenario!r}")
-    home = Home(base.root / "scenarios" / scenario)
+        raise InputError(
+            f"expected one of {', '.join(SCENARIOS)}; got {scenario!r}", parameter="scenario"
+        )
+    home = base.scenario(scenario)
     if home.root.exists():
         shutil.rmtree(home.root)
     home.ensure()
-    config_dir = home.root / "configs"
+    config_dir = home.configs
     shutil.copytree(DEFAULT_DIR, config_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     (config_dir / "rollouts" / f"{ROLLOUT}.yaml").write_text(yaml.safe_dump(DEMO_ROLLOUT))
     config = load_config(config_dir)
@@ -165,10 +169,9 @@ def run_scenario(
     world.write(world_dir, 60_000)
     progress("[2/5] training and registering the champion and the challenger")
     trained = _train(scenario, world_dir, config, registry, seed, progress)
-    champion_before = registry.alias_version(config.models.scorer.name, "champion")
-    store = home.root / "online_store"
-    store.mkdir(parents=True, exist_ok=True)
-    shutil.copy(world_dir / "customers.parquet", store / "customers.parquet")
+    champion_before = registry.alias_version(config.models.scorer.name, CHAMPION)
+    home.customers.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(world_dir / "customers.parquet", home.customers)
 
     alerts: list[dict] = []
 
@@ -197,8 +200,7 @@ def run_scenario(
             batch = _customers(world, BATCH, drifted, rng)
             asyncio.run(send_traffic(url, world, batch, seed + sent))
             sent += len(batch)
-            record = read_record(home.root, ROLLOUT)
-            status = record["status"]
+            status = read_record(home, ROLLOUT).status
             if status not in ACTIVE:
                 verdict_at = sent
                 time.sleep(3.0)  # let the watch confirm the replicas
@@ -213,30 +215,30 @@ def run_scenario(
         runner.stop_process(service["pid"])
         receiver.stop()
 
-    record = read_record(home.root, ROLLOUT)
+    record = read_record(home, ROLLOUT)
     name = config.models.scorer.name
-    verdict = (record.get("last_verdict") or {}).get("kind")
+    verdict = (record.last_verdict or {}).get("kind")
     applied_s = None
-    if record["status"] == "rolled_back" and watch.cleared_at is not None:
-        applied_s = watch.cleared_at - datetime.fromisoformat(record["last_verdict"]["at"])
+    if record.status == ROLLED_BACK and watch.cleared_at is not None:
+        applied_s = watch.cleared_at - datetime.fromisoformat(record.last_verdict["at"])
         applied_s = applied_s.total_seconds()
     action = next(
-        (e.get("transition") for e in reversed(record["history"]) if e.get("transition")), None
+        (e.get("transition") for e in reversed(record.history) if e.get("transition")), None
     )
     summary = {
         "scenario": scenario,
         "verdict": verdict,
-        "status": record["status"],
+        "status": record.status,
         "decisions_until_verdict": verdict_at,
         "decisions": sent,
         "champion_before": champion_before,
-        "champion_after": registry.alias_version(name, "champion"),
+        "champion_after": registry.alias_version(name, CHAMPION),
         "challenger": trained["challenger"]["version"],
         "challenger_offline": {  # what the validation gate saw, on the challenger's own data
             "auc": trained["challenger"]["metrics"]["auc"],
             "gate_passed": trained["challenger"]["gate"]["passed"],
         },
-        "challenger_weight_after": record["weight"],
+        "challenger_weight_after": record.weight,
         "rollback": None
         if applied_s is None
         else {"transition": action, "replicas_applied_s_after_verdict": round(applied_s, 3)},

@@ -1,14 +1,23 @@
 """Allocation: which scored action to take, with the exact probability of taking it.
 
-The greedy-ε policy (Sutton & Barto 2018, §2.2) takes the best expected value with
-probability 1 − ε and a uniformly random eligible action with probability ε, so every
-eligible action has propensity ≥ ε/K and off-policy evaluation of any other policy on the
-log is possible. Ties break by catalogue order. The random draw is a hash of the decision
-id, so a decision can be replayed exactly.
+The ε-greedy policy (Sutton & Barto 2018, §2.2) takes the best expected value with
+probability 1 − ε and a uniformly random candidate with probability ε: among K candidates,
 
->>> choice = greedy_epsilon(np.array([1.0, 3.0, 2.0]), epsilon=0.1, draw=0.5)
+    π(a) = ε/K + (1 − ε)·[a = the first argmax of the expected values],
+
+so every candidate has propensity ≥ ε/K and off-policy evaluation of any other policy on
+the log is possible. Ties break by catalogue order. The served decision draws from π with a
+hash of the decision id, so it can be replayed exactly; off-policy evaluation of a
+challenger computes π for many logged rows at once (`epsilon_greedy_propensities`, the one
+implementation of π).
+
+>>> choice = epsilon_greedy(np.array([1.0, 3.0, 2.0]), epsilon=0.1, draw=0.5)
 >>> choice.index, round(choice.propensity, 4), [round(p, 4) for p in choice.propensities]
 (1, 0.9333, [0.0333, 0.9333, 0.0333])
+>>> values = np.array([[1.0, 3.0, 2.0], [5.0, 0.0, 9.0]])
+>>> candidates = np.array([[True, True, True], [True, True, False]])  # row 2: no action 2
+>>> epsilon_greedy_propensities(values, 0.1, candidates).round(3).tolist()
+[[0.033, 0.933, 0.033], [0.95, 0.05, 0.0]]
 """
 
 from __future__ import annotations
@@ -17,11 +26,6 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-
-POLICY_GREEDY_EPSILON = "greedy_epsilon"
-POLICY_UNIFORM = "uniform_random"  # an experiment arm: ε = 1
-POLICY_RULES = "rules"  # an experiment arm: the catalogue's fallback order, unscored
-POLICY_FALLBACK = "rules_fallback"  # the same order, because scoring failed
 
 
 @dataclass(frozen=True)
@@ -37,17 +41,40 @@ def unit_draw(key: str) -> float:
     return int.from_bytes(digest, "big") / 2.0**64
 
 
-def greedy_epsilon(expected_values: np.ndarray, epsilon: float, draw: float) -> Choice:
-    """Choose among candidates (in catalogue order) given a uniform `draw`."""
-    k = len(expected_values)
-    greedy = int(np.argmax(expected_values))  # first maximum: catalogue order breaks ties
-    propensities = np.full(k, epsilon / k)
-    propensities[greedy] += 1.0 - epsilon
+def epsilon_greedy_propensities(
+    expected_values: np.ndarray, epsilon: float, candidates: np.ndarray | None = None
+) -> np.ndarray:
+    """π of the module docstring for each row of (n × K) `expected_values`, over the row's
+    `candidates` (an n × K mask; default: every column). 0 off the candidates; rows sum to 1.
+    """
+    return _greedy_and_propensities(np.asarray(expected_values, np.float64), epsilon, candidates)[1]
+
+
+def epsilon_greedy(expected_values: np.ndarray, epsilon: float, draw: float) -> Choice:
+    """Choose among candidates (in catalogue order) given a uniform `draw`: the greedy one
+    when ``draw < 1 − ε``, else the candidate at ``(draw − (1 − ε)) / ε`` of the way."""
+    values = np.asarray(expected_values, np.float64)[None, :]
+    greedy, propensities = _greedy_and_propensities(values, epsilon, None)
+    k = values.shape[1]
     if draw < 1.0 - epsilon:
-        index = greedy
+        index = int(greedy[0])
     else:
         index = min(int((draw - (1.0 - epsilon)) / epsilon * k), k - 1)
-    return Choice(index, float(propensities[index]), propensities.tolist())
+    return Choice(index, float(propensities[0, index]), propensities[0].tolist())
+
+
+def _greedy_and_propensities(
+    values: np.ndarray, epsilon: float, candidates: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the greedy column (the first maximum: catalogue order breaks ties) and π."""
+    if candidates is None:
+        greedy = values.argmax(axis=1)
+        propensities = np.full(values.shape, epsilon / values.shape[1])
+    else:
+        greedy = np.where(candidates, values, -np.inf).argmax(axis=1)
+        propensities = candidates * (epsilon / candidates.sum(axis=1))[:, None]
+    propensities[np.arange(len(values)), greedy] += 1.0 - epsilon
+    return greedy, propensities
 
 
 def ranked_order(expected_values: np.ndarray) -> np.ndarray:

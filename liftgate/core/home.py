@@ -1,4 +1,41 @@
-"""Where liftgate keeps its state: everything lives under LIFTGATE_HOME (default ./.liftgate)."""
+"""Where liftgate keeps its state: everything lives under LIFTGATE_HOME (default ./.liftgate).
+
+`Home` names every location in it; other modules ask it for a path instead of joining
+names onto ``home.root``. The layout, with the member that names each entry::
+
+    LIFTGATE_HOME/                          root
+    ├── mlflow.db                           mlflow_uri        the registry (MLflow on SQLite)
+    ├── artifacts/                          artifacts         MLflow run artifacts
+    ├── audit/audit.jsonl                   audit_log         who changed what, and why
+    ├── alerts.jsonl                        alerts_log        every alert the guard raised
+    ├── logs/                               logs
+    │   ├── decisions/date=YYYY-MM-DD/      decision_log      the decision log (Parquet)
+    │   └── outcomes/date=YYYY-MM-DD/       outcome_log       the outcome log (Parquet)
+    ├── experiments/state.json              experiment_state  running experiments
+    ├── bandits/<experiment>.json           bandit_state(e)   a served bandit's learned state
+    ├── rollouts/                           rollouts
+    │   ├── <rollout>.json                  rollout_record(r) a rollout's status and history
+    │   └── serving.json                    serving_weights   the canary split replicas serve
+    ├── online_store/customers.parquet      customers         the features served by default
+    ├── secrets/decision_ids.key            decision_ids_key  the HMAC key of decision ids
+    ├── drift/<UTC time>/                   drift_reports     the drift job's reports
+    ├── run/serve.json                      service_state     the detached service (pid, url)
+    ├── run/serve.log                       service_log       its output
+    ├── worlds/<name>/                      worlds            simulated worlds (demo, scenarios)
+    ├── configs/                            configs           a scenario's copy of the configs
+    └── scenarios/<scenario>/               scenario(s)       a scenario's own home, this layout
+
+A relative path in the configuration (an uplift arm's ``model_path``) is placed under the
+root by `resolve`. The JSON documents are shared by processes through
+`liftgate.core.jsonstate`, which keeps ``.<name>.lock`` lock files (and, while writing,
+``.<name>.<random>.tmp`` files) beside them.
+
+>>> home = Home(Path("/srv/liftgate"))
+>>> str(home.rollout_record("canary")), str(home.serving_weights)
+('/srv/liftgate/rollouts/canary.json', '/srv/liftgate/rollouts/serving.json')
+>>> str(home.scenario("drift").decision_log)
+'/srv/liftgate/scenarios/drift/logs/decisions'
+"""
 
 from __future__ import annotations
 
@@ -17,6 +54,8 @@ class Home:
     def from_env(cls) -> Home:
         return cls(Path(os.environ.get(HOME_ENV, ".liftgate")).resolve())
 
+    # --- the registry and the audit trail ------------------------------------------------
+
     @property
     def mlflow_uri(self) -> str:
         return f"sqlite:///{self.root / 'mlflow.db'}"
@@ -26,16 +65,94 @@ class Home:
         return self.root / "artifacts"
 
     @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
     def audit_log(self) -> Path:
         return self.root / "audit" / "audit.jsonl"
 
     @property
+    def alerts_log(self) -> Path:
+        return self.root / "alerts.jsonl"
+
+    # --- the logs ----------------------------------------------------------------------
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def decision_log(self) -> Path:
+        """The decision log's dataset directory (Hive-partitioned by date)."""
+        return self.logs / "decisions"
+
+    @property
+    def outcome_log(self) -> Path:
+        """The outcome log's dataset directory (Hive-partitioned by date)."""
+        return self.logs / "outcomes"
+
+    # --- shared state: experiments, bandits, rollouts ----------------------------------
+
+    @property
+    def experiment_state(self) -> Path:
+        return self.root / "experiments" / "state.json"
+
+    def bandit_state(self, experiment: str) -> Path:
+        return self.root / "bandits" / f"{experiment}.json"
+
+    @property
+    def rollouts(self) -> Path:
+        """The rollout records, and the serving weights."""
+        return self.root / "rollouts"
+
+    def rollout_record(self, rollout: str) -> Path:
+        return self.rollouts / f"{rollout}.json"
+
+    @property
+    def serving_weights(self) -> Path:
+        return self.rollouts / "serving.json"
+
+    # --- serving -------------------------------------------------------------------------
+
+    @property
+    def customers(self) -> Path:
+        """The online store's customer features (unless `serving.customers_path` says)."""
+        return self.root / "online_store" / "customers.parquet"
+
+    @property
+    def decision_ids_key(self) -> Path:
+        return self.root / "secrets" / "decision_ids.key"
+
+    @property
+    def service_state(self) -> Path:
+        """The detached service's pid, url and topology, while it runs."""
+        return self.root / "run" / "serve.json"
+
+    @property
+    def service_log(self) -> Path:
+        return self.root / "run" / "serve.log"
+
+    # --- reports, simulations, scenarios -----------------------------------------------
+
+    @property
+    def drift_reports(self) -> Path:
+        """One directory per drift job run, named by its UTC time."""
+        return self.root / "drift"
+
+    @property
     def worlds(self) -> Path:
         return self.root / "worlds"
+
+    @property
+    def configs(self) -> Path:
+        """A configuration directory kept with the home (a scenario's copy)."""
+        return self.root / "configs"
+
+    def scenario(self, name: str) -> Home:
+        """The home of one scenario run, inside this one."""
+        return Home(self.root / "scenarios" / name)
+
+    def resolve(self, configured: str | Path) -> Path:
+        """A path from the configuration: as given if absolute, else under the root."""
+        path = Path(configured)
+        return path if path.is_absolute() else self.root / path
 
     def ensure(self) -> Home:
         for path in (self.root, self.artifacts, self.logs, self.audit_log.parent):

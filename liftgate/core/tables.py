@@ -3,12 +3,16 @@ that name the file and the column and option that asked for it."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
+
+from liftgate.core.errors import InputError
 
 
 def table_format(path: Path) -> str:
@@ -30,7 +34,7 @@ def read_table(
     """The `required` columns (column -> the option that named it) and whichever of
     `optional` exist. `string_columns` stay strings when read from CSV (arm `01` stays `01`).
 
-    Raises FileNotFoundError or ValueError naming the file and the column/option.
+    Raises FileNotFoundError or InputError naming the file and the column/option.
     """
     path = Path(path)
     if not path.exists():
@@ -43,10 +47,10 @@ def read_table(
         else:
             available = pacsv.open_csv(path).schema.names
     except (pa.ArrowException, OSError) as exc:
-        raise ValueError(f"{path}: cannot read: {exc}") from None
+        raise InputError(f"{path}: cannot read: {exc}") from None
     for column, option in required.items():
         if column not in available:
-            raise ValueError(
+            raise InputError(
                 f"{path}: column {column!r} (from {option}) not found; "
                 f"columns are: {', '.join(available)}"
             )
@@ -58,4 +62,60 @@ def read_table(
         options = pacsv.ConvertOptions(include_columns=wanted, column_types=types)
         return pacsv.read_csv(path, convert_options=options)
     except (pa.ArrowException, OSError) as exc:
-        raise ValueError(f"{path}: cannot read as {fmt.upper()}: {exc}") from None
+        raise InputError(f"{path}: cannot read as {fmt.upper()}: {exc}") from None
+
+
+#: What counts as a missing cell: a null (pyarrow's CSV reader reads "", "n/a", "NA", "null",
+#: "NaN" and the like as null) or a floating-point NaN.
+MISSING = "blank, n/a, null or NaN"
+
+
+def parse_fill(text: str) -> float:
+    """The value of ``--fill-missing``: a finite number, or ``zero``.
+
+    >>> parse_fill("zero"), parse_fill("-1.5")
+    (0.0, -1.5)
+    """
+    try:
+        value = 0.0 if text.strip().lower() == "zero" else float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise InputError(f"expected a number or zero; got {text!r}", parameter="--fill-missing")
+    return value
+
+
+def missing_cells(table: pa.Table, columns: Iterable[str]) -> dict[str, int]:
+    """How many cells are missing (null or NaN) in each of ``columns`` that has any."""
+    counts = {
+        column: int(pc.sum(pc.is_null(table[column], nan_is_null=True)).as_py() or 0)
+        for column in columns
+    }
+    return {column: n for column, n in counts.items() if n}
+
+
+def fill_missing(
+    table: pa.Table, path: Path, columns: Mapping[str, str], fill: float | None
+) -> tuple[pa.Table, dict[str, int]]:
+    """``table`` without missing cells in ``columns`` (column -> the option that named it),
+    and how many were filled per column.
+
+    A blank cell is not a zero: without ``fill``, missing cells are an InputError naming the
+    file, each column and its count; with it, they become ``fill`` (as float64).
+    """
+    counts = missing_cells(table, columns)
+    if counts and fill is None:
+        where = "; ".join(
+            f"column {column!r} (from {columns[column]}): {n:,} of {table.num_rows:,}"
+            for column, n in counts.items()
+        )
+        raise InputError(
+            f"{path}: missing cells ({MISSING}) in {where}; clean the file, or fill them "
+            "explicitly with --fill-missing VALUE (or --fill-missing zero)"
+        )
+    for column in counts:
+        values = pc.cast(table[column], pa.float64())
+        missing = pc.is_null(values, nan_is_null=True)
+        filled = pc.if_else(missing, pa.scalar(fill, pa.float64()), values)
+        table = table.set_column(table.column_names.index(column), column, filled)
+    return table, counts

@@ -2,7 +2,8 @@
 
 Every alert is appended to LIFTGATE_HOME/alerts.jsonl whether or not the webhook answers,
 so a page that never arrived is still on record; delivery is retried briefly and its
-outcome recorded in the payload's `delivery`. `AlertReceiver` is a small local webhook
+outcome recorded in the payload's `delivery` (`tenacity`: up to 3 attempts, 0.2 s then 0.4 s
+apart, on connection errors and 5xx answers). `AlertReceiver` is a small local webhook
 that the demo runs to print what an on-call engineer would receive.
 
 >>> receiver = AlertReceiver().start()
@@ -18,13 +19,14 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_incrementing
+
+from liftgate.core.home import Home
 
 WEBHOOK_ENV = "LIFTGATE_ALERT_WEBHOOK"
 
@@ -37,32 +39,38 @@ def send_alert(
     url: str, payload: dict[str, Any], retries: int = 3, timeout_s: float = 2.0
 ) -> dict[str, Any]:
     """POST the payload; a few quick retries on connection errors and 5xx answers."""
-    status = None
-    for attempt in range(1, retries + 1):
+
+    def post() -> dict[str, Any]:
         try:
-            response = httpx.post(url, json=payload, timeout=timeout_s)
-            status = response.status_code
-            if status < 500:
-                return {"delivered": status < 300, "status": status, "attempts": attempt}
+            status = httpx.post(url, json=payload, timeout=timeout_s).status_code
         except httpx.HTTPError as exc:
-            status = f"{type(exc).__name__}: {exc}"
-        time.sleep(0.2 * attempt)
-    return {"delivered": False, "status": status, "attempts": retries}
+            return {"delivered": False, "status": f"{type(exc).__name__}: {exc}"}
+        return {"delivered": status < 300, "status": status}
+
+    retrying = Retrying(
+        stop=stop_after_attempt(retries),
+        wait=wait_incrementing(start=0.2, increment=0.2),
+        retry=retry_if_result(_transient_failure),
+        retry_error_callback=lambda state: state.outcome.result(),  # the last failure
+    )
+    delivery = retrying(post)
+    return {**delivery, "attempts": retrying.statistics["attempt_number"]}
 
 
-def record_alert(home_root: Path, payload: dict[str, Any], url: str | None) -> dict[str, Any]:
+def _transient_failure(delivery: dict[str, Any]) -> bool:
+    """No answer (a connection error), or a server error: worth another attempt."""
+    status = delivery["status"]
+    return isinstance(status, str) or status >= 500
+
+
+def record_alert(home: Home, payload: dict[str, Any], url: str | None) -> dict[str, Any]:
     """Deliver to the webhook (if any) and append the alert with its delivery to alerts.jsonl."""
     delivery = send_alert(url, payload) if url else {"delivered": False, "status": "no webhook"}
     document = {**payload, "delivery": delivery}
-    path = alerts_path(home_root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
+    home.alerts_log.parent.mkdir(parents=True, exist_ok=True)
+    with home.alerts_log.open("a") as handle:
         handle.write(json.dumps(document, default=str) + "\n")
     return document
-
-
-def alerts_path(home_root: Path) -> Path:
-    return home_root / "alerts.jsonl"
 
 
 class AlertReceiver:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from configs.loader import LiftgateConfig
 from configs.schema import RolloutConfig
 from liftgate.core.home import Home
+from liftgate.core.vocabulary import CHAMPION
 from liftgate.guard.verdict import DriftObservation
 
 
@@ -27,7 +28,7 @@ def drift_check(
             result = run_drift_job(
                 home,
                 config,
-                "champion",
+                CHAMPION,
                 f"{rollout.drift.window_rows} rows",
                 threshold=rollout.drift.max_drift_share,
                 registry=registry(),
@@ -41,6 +42,7 @@ def drift_check(
             drift_share=result.drift_share,
             drifted_columns=tuple(result.drifted_columns),
             report_path=result.html,
+            columns=len(result.columns),
         )
 
     return check

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from configs.schema import RolloutConfig
-from experiments.canary import BASELINE, CANARY, EXPERIMENT_PREFIX, STABLE
-from experiments.logs import decision_log_dir, outcome_log_dir, read_decisions, read_outcomes
+from experiments.logs.reader import read_decisions, read_outcomes
 from experiments.units import experiment_units
+from liftgate.core.home import Home
+from liftgate.core.vocabulary import BASELINE, CANARY, ROLLOUT_PREFIX, STABLE
 from liftgate.guard.verdict import (
     GroupOperations,
     KpiObservation,
@@ -67,7 +67,7 @@ def observe_tables(
     now: datetime,
 ) -> RolloutObservation:
     """The verdict inputs from the rollout's decision and outcome tables (pure)."""
-    experiment = EXPERIMENT_PREFIX + rollout.name
+    experiment = ROLLOUT_PREFIX + rollout.name
     decisions = decisions.filter(pc.equal(decisions["experiment"], experiment))
     window_s = rollout.analysis.attribution_window_hours * 3600
     units = experiment_units(decisions, outcomes, experiment, window_s, per_arm=True)
@@ -94,7 +94,7 @@ def observe_tables(
 
 
 def observe(
-    home_root: Path,
+    home: Home,
     rollout: RolloutConfig,
     started: datetime,
     step_index: int,
@@ -102,6 +102,6 @@ def observe(
     now: datetime,
 ) -> RolloutObservation:
     """Read the logs since the rollout started and observe them."""
-    decisions = read_decisions(decision_log_dir(home_root), start=started)
-    outcomes = read_outcomes(outcome_log_dir(home_root), start=started)
+    decisions = read_decisions(home.decision_log, start=started)
+    outcomes = read_outcomes(home.outcome_log, start=started)
     return observe_tables(rollout, decisions, outcomes, step_index, step_started, now)

@@ -7,7 +7,8 @@ rolled-back challenger that keeps its alias would be served again by the next ro
 promoted champion whose canary weight is still up would be compared with itself.
 
 Each part is idempotent (set the split; point aliases at versions), so a failed part is
-retried. If it still fails, the parts already done are compensated — set back to the
+retried (`tenacity`: `retries` attempts in all, `pause_s`, 2 `pause_s`, … apart, on any
+exception). If it still fails, the parts already done are compensated — set back to the
 snapshot taken before — and the operation raises: both systems are then as they were,
 which the guard reports and retries at its next interval (the saga pattern, Garcia-Molina
 & Salem 1987, "Sagas").
@@ -34,8 +35,11 @@ which the guard reports and retries at its next interval (the saga pattern, Garc
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from tenacity import Retrying, stop_after_attempt, wait_incrementing
 
 
 class WeightsPort(Protocol):
@@ -79,16 +83,17 @@ class TransitionFailed(RuntimeError):
     """Neither part could be completed; both were set back to where they were."""
 
 
-def _retry(action, retries: int, pause_s: float) -> int:
-    for attempt in range(1, retries + 1):
-        try:
+def _retry(action: Callable[[], None], retries: int, pause_s: float) -> int:
+    """Run `action` until it succeeds, at most `retries` times; the number of attempts it
+    took. The last attempt's exception propagates."""
+    for attempt in Retrying(
+        stop=stop_after_attempt(retries),
+        wait=wait_incrementing(start=pause_s, increment=pause_s),
+        reraise=True,
+    ):
+        with attempt:
             action()
-            return attempt
-        except Exception:
-            if attempt == retries:
-                raise
-            time.sleep(pause_s * attempt)
-    raise AssertionError("unreachable")
+    return attempt.retry_state.attempt_number
 
 
 def apply_transition(

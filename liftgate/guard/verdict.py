@@ -89,6 +89,7 @@ from configs.schema import (
     RolloutConfig,
     RolloutStep,
 )
+from drift.headline import dataset_drift_headline
 from experiments.stats.aggregate import MetricSpec, aggregate
 from experiments.stats.frequentist import two_sided_test
 from experiments.stats.sequential import sequential_test
@@ -98,8 +99,8 @@ from experiments.stats.statistics import (
     SampleMeanStatistic,
     Statistic,
 )
+from liftgate.core.vocabulary import BASELINE, CANARY, STABLE
 
-CANARY, BASELINE, STABLE = "canary", "baseline", "stable"
 Method = Literal["sequential", "frequentist"]
 
 
@@ -147,6 +148,7 @@ class DriftObservation:
     drift_share: float
     drifted_columns: tuple[str, ...] = ()
     report_path: str | None = None
+    columns: int = 0  # how many were tested, for "3 of 15 columns"
 
 
 @dataclass(frozen=True)
@@ -474,13 +476,11 @@ def _drift_evidence(rules: DriftRules, drift: DriftObservation | None) -> list[E
         return [Evidence("drift", "drift_share", None, rules.max_drift_share, None, detail=detail)]
     share, limit = drift.drift_share, rules.max_drift_share
     drifting = drift.dataset_drift or share >= limit
-    if share >= limit:
-        detail = f"drift share {share:.2f} ≥ {limit:g}"
-    elif drift.dataset_drift:
-        detail = f"dataset drift (drift share {share:.2f})"
-    else:
-        detail = f"drift share {share:.2f} < {limit:g}"
-    detail += f"; drifted columns: {', '.join(drift.drifted_columns) or 'none'}"
+    detail = dataset_drift_headline(len(drift.drifted_columns), drift.columns, limit)
+    if drift.drifted_columns:
+        detail += f" ({', '.join(drift.drifted_columns)})"
+    if drift.dataset_drift and share < limit:  # a drift check judged with its own threshold
+        detail += "; the drift check flagged dataset drift"
     if drift.report_path:
         detail += f"; report: {drift.report_path}"
     return [Evidence("drift", "drift_share", share, limit, not drifting, detail=detail)]
@@ -567,7 +567,7 @@ def _failing_text(ops_rows: list[Evidence]) -> str:
 
 
 def _drift_text(e: Evidence) -> str:
-    return f"feature drift: {e.detail}"
+    return e.detail or "dataset drift"
 
 
 def _minimums_text(unmet: list[Evidence]) -> str:

@@ -43,10 +43,8 @@ import numpy as np
 import pyarrow as pa
 
 from configs.schema import RolloutConfig
+from liftgate.core.vocabulary import BASELINE, CANARY, STABLE
 from liftgate.guard.verdict import (
-    BASELINE,
-    CANARY,
-    STABLE,
     GroupOperations,
     KpiObservation,
     Method,

@@ -1,22 +1,18 @@
-"""Shared pieces of the served-bandit tests: a bandit experiment and hand-made log rows
+"""Shared pieces of the served-bandit tests: a bandit experiment and hand-made log records
 (imported by the test modules of this directory)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from configs.loader import load_config
 from configs.schema import ExperimentConfig
 from experiments.bandits.spec import BanditSpec
-from experiments.logs import (
-    DECISION_SCHEMA,
-    OUTCOME_SCHEMA,
-    LogWriter,
-    decision_log_dir,
-    outcome_log_dir,
-)
+from experiments.logs.schema import DecisionRecord, OutcomeRecord
+from experiments.logs.writer import LogWriter
+from liftgate.core.home import Home
 
 CONFIG = load_config()
 NOON = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
@@ -52,9 +48,9 @@ def decision(
     arm: str = "learner",
     policy: str = "bandit:thompson",
     features: list[float] | None = None,
-) -> dict[str, Any]:
-    """A decision-log row of the bandit's arm (override what a test varies)."""
-    return dict(
+) -> DecisionRecord:
+    """A decision of the bandit's arm (override what a test varies)."""
+    return DecisionRecord(
         decision_id=decision_id,
         ts=ts,
         customer_id=f"c-{decision_id}",
@@ -78,8 +74,10 @@ def decision(
     )
 
 
-def outcome(decision_id: str, ts: dt.datetime, event: str = "conversion", value: float = 1.0):
-    return dict(
+def outcome(
+    decision_id: str, ts: dt.datetime, event: str = "conversion", value: float = 1.0
+) -> OutcomeRecord:
+    return OutcomeRecord(
         outcome_id=f"o-{decision_id}-{event}",
         decision_id=decision_id,
         ts=ts,
@@ -90,10 +88,12 @@ def outcome(decision_id: str, ts: dt.datetime, event: str = "conversion", value:
     )
 
 
-def write_logs(root: Path, decisions=(), outcomes=()) -> None:
-    with LogWriter(decision_log_dir(root), DECISION_SCHEMA) as log:
-        for row in decisions:
-            log.append(row)
-    with LogWriter(outcome_log_dir(root), OUTCOME_SCHEMA) as log:
-        for row in outcomes:
-            log.append(row)
+def write_logs(
+    home: Home, decisions: Iterable[DecisionRecord] = (), outcomes: Iterable[OutcomeRecord] = ()
+) -> None:
+    with LogWriter(home.decision_log, DecisionRecord) as log:
+        for decision_record in decisions:
+            log.append(decision_record)
+    with LogWriter(home.outcome_log, OutcomeRecord) as log:
+        for outcome_record in outcomes:
+            log.append(outcome_record)

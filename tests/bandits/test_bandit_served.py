@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,10 +32,10 @@ class Clock:
         return self.now
 
 
-def running(root: Path, experiment) -> Assignment:
-    """Start `experiment` under `root`; return the router and an assignment to its learner."""
-    experiment_state.start(root, experiment)
-    router = experiment_state.router_from_state(experiment_state.read_state(root))
+def running(home: Home, experiment) -> Assignment:
+    """Start `experiment` under `home`; return the router and an assignment to its learner."""
+    experiment_state.start(home, experiment)
+    router = experiment_state.router_from_state(experiment_state.read_state(home))
     arm = next(a for a in experiment.arms if a.name == "learner")
     return router, Assignment(experiment.name, "learner", arm)
 
@@ -48,13 +47,13 @@ def trained(spec, n: int = 200) -> Policy:
     return policy
 
 
-def test_the_provider_is_registered_and_serves_the_learner_arm(tmp_path: Path) -> None:
-    router, assignment = running(tmp_path, bandit_experiment())
-    policies = ArmPolicies(default_providers(CONFIG, Home(tmp_path)))
+def test_the_provider_is_registered_and_serves_the_learner_arm(home: Home) -> None:
+    router, assignment = running(home, bandit_experiment())
+    policies = ArmPolicies(default_providers(CONFIG, home))
     policies.refresh(router)
     served = policies.get(assignment)
     assert served.name == "bandit:thompson" and served.needs_scores is False
-    assert BanditStore(tmp_path, "bandit-test").path.exists()  # a fresh store was created
+    assert BanditStore(home, "bandit-test").path.exists()  # a fresh store was created
     assert policies.get(Assignment("another", "learner", assignment.arm)) is None
 
 
@@ -74,12 +73,12 @@ def test_logged_propensities_are_the_distribution_the_action_was_drawn_from() ->
         assert choice.propensity == p[choice.index] >= spec.bandit.floor
 
 
-def test_a_decision_replays_from_the_state_it_was_served_with(tmp_path: Path) -> None:
+def test_a_decision_replays_from_the_state_it_was_served_with(home: Home) -> None:
     spec = spec_of(bandit_experiment())
-    store = BanditStore(tmp_path, spec.name)
+    store = BanditStore(home, spec.name)
     with store.transaction(lambda: BanditState.initial(spec)) as state:
         state.policy = trained(spec)
-    replicas = [ServedBandit(spec, BanditStore(tmp_path, spec.name).read().policy) for _ in "ab"]
+    replicas = [ServedBandit(spec, BanditStore(home, spec.name).read().policy) for _ in "ab"]
     ids = [f"d{i}" for i in range(30)]
     first = [replicas[0].allocate(d, np.zeros(13), ALL, None) for d in ids]
     second = [replicas[1].allocate(d, np.zeros(13), ALL, None) for d in reversed(ids)][::-1]
@@ -123,13 +122,13 @@ def test_a_scores_policy_needs_scores_and_explores_around_them() -> None:
     np.testing.assert_allclose(choice.propensities, 0.97 * softmax + 0.01)
 
 
-def test_replicas_update_on_schedule_and_reload_what_others_learned(tmp_path: Path) -> None:
-    router, assignment = running(tmp_path, bandit_experiment(update_every_s=60))
+def test_replicas_update_on_schedule_and_reload_what_others_learned(home: Home) -> None:
+    router, assignment = running(home, bandit_experiment(update_every_s=60))
     closed = NOON + dt.timedelta(hours=1, minutes=1)  # the 1 h window and the settle margin
-    write_logs(tmp_path, [decision(f"d{i}", NOON, "email_20") for i in range(5)])
-    write_logs(tmp_path, [decision("later", NOON + dt.timedelta(seconds=30), "email_20")])
+    write_logs(home, [decision(f"d{i}", NOON, "email_20") for i in range(5)])
+    write_logs(home, [decision("later", NOON + dt.timedelta(seconds=30), "email_20")])
     clocks = [Clock(closed), Clock(closed)]
-    replicas = [BanditProvider(CONFIG, Home(tmp_path), clock=c) for c in clocks]
+    replicas = [BanditProvider(CONFIG, home, clock=c) for c in clocks]
     replicas[0].refresh(router)
     assert replicas[0].get(assignment).policy.n_updates_ == 5
     replicas[1].refresh(router)  # its own update finds nothing new; it loads the state
@@ -145,20 +144,20 @@ def test_replicas_update_on_schedule_and_reload_what_others_learned(tmp_path: Pa
     assert replicas[0].get(assignment).policy.n_updates_ == 6
 
 
-def test_a_state_of_another_configuration_is_not_served(tmp_path: Path, caplog) -> None:
-    router, assignment = running(tmp_path, bandit_experiment())
+def test_a_state_of_another_configuration_is_not_served(home: Home, caplog) -> None:
+    router, assignment = running(home, bandit_experiment())
     spec = spec_of(bandit_experiment(policy="ucb"))
-    BanditStore(tmp_path, spec.name).ensure(lambda: BanditState.initial(spec))
-    provider = BanditProvider(CONFIG, Home(tmp_path))
+    BanditStore(home, spec.name).ensure(lambda: BanditState.initial(spec))
+    provider = BanditProvider(CONFIG, home)
     with caplog.at_level(logging.WARNING):
         provider.refresh(router)
     assert provider.get(assignment) is None
     assert "is not served (rules fallback)" in caplog.text and "UCB" in caplog.text
 
 
-def test_a_failed_update_keeps_the_last_state_served(tmp_path: Path, monkeypatch, caplog):
-    router, assignment = running(tmp_path, bandit_experiment(update_every_s=0.001))
-    provider = BanditProvider(CONFIG, Home(tmp_path))
+def test_a_failed_update_keeps_the_last_state_served(home: Home, monkeypatch, caplog):
+    router, assignment = running(home, bandit_experiment(update_every_s=0.001))
+    provider = BanditProvider(CONFIG, home)
     provider.refresh(router)
 
     def unreadable_logs(*args, **kwargs):
@@ -171,17 +170,19 @@ def test_a_failed_update_keeps_the_last_state_served(tmp_path: Path, monkeypatch
     assert "update failed: decision log unreadable" in caplog.text
 
 
-def test_stopped_experiments_are_dropped(tmp_path: Path) -> None:
-    router, assignment = running(tmp_path, bandit_experiment())
-    provider = BanditProvider(CONFIG, Home(tmp_path))
+def test_stopped_experiments_are_dropped(home: Home) -> None:
+    router, assignment = running(home, bandit_experiment())
+    provider = BanditProvider(CONFIG, home)
     provider.refresh(router)
     assert provider.get(assignment) is not None
-    experiment_state.stop(tmp_path, "bandit-test")
-    provider.refresh(experiment_state.router_from_state(experiment_state.read_state(tmp_path)))
+    experiment_state.stop(home, "bandit-test")
+    provider.refresh(experiment_state.router_from_state(experiment_state.read_state(home)))
     assert provider.get(assignment) is None
 
 
-@pytest.mark.parametrize("policy", ["thompson", "ucb", "egreedy", "gaussian_ts", "random"])
+@pytest.mark.parametrize(
+    "policy", ["thompson", "ucb", "epsilon_greedy", "gaussian_ts", "uniform_random"]
+)
 def test_every_context_free_policy_serves_valid_propensities(policy: str) -> None:
     spec = spec_of(bandit_experiment(policy=policy))
     choice = ServedBandit(spec, spec.new_policy()).allocate("d", np.zeros(13), ALL, None)

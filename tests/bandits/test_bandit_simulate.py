@@ -6,15 +6,21 @@ import json
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
+from configs.schema import DeprecatedSpellingWarning
 from experiments.bandits import EpsilonGreedy
-from liftgate.app.cli.bandit import register
+from liftgate.app.cli.main import app
+from liftgate.core.vocabulary import (
+    EPSILON_GREEDY,
+    GAUSSIAN_TS,
+    LINUCB,
+    PROFIT,
+    THOMPSON,
+    UNIFORM_RANDOM,
+)
 from liftgate.sim.bandit_arena import build_arena, make_policy, play, simulate
 
-app = typer.Typer(pretty_exceptions_enable=False)
-register(app)
 runner = CliRunner()
 
 
@@ -24,7 +30,7 @@ def arena():
 
 
 def test_regret_is_against_the_eligible_oracle(arena) -> None:
-    run = play(make_policy("random", arena, seed=0), arena, rounds=3_000, seed=1)
+    run = play(make_policy(UNIFORM_RANDOM, arena, seed=0), arena, rounds=3_000, seed=1)
     assert (run["regret"] >= -1e-12).all()
     assert arena.eligible[run["who"], run["actions"]].all()  # only candidates are played
     best = np.where(arena.eligible, arena.expected, -np.inf).max(axis=1)
@@ -42,14 +48,14 @@ def test_outcomes_wait_for_their_lag_and_the_next_batch(arena) -> None:
 
 
 def test_profit_reward_and_common_random_numbers(arena) -> None:
-    profit = build_arena(seed=3, n_customers=800, reward="profit")
-    a = simulate(["gaussian_ts", "random"], rounds=1_500, seed=2, arena=profit, curve_points=10)
-    b = simulate(["random"], rounds=1_500, seed=2, arena=profit, curve_points=10)
-    assert a["policies"]["random"] == b["policies"]["random"]  # same seed, same run
-    assert a["reward"] == "profit" and len(a["policies"]["random"]["curve"]) == 10
+    profit = build_arena(seed=3, n_customers=800, reward=PROFIT)
+    a = simulate([GAUSSIAN_TS, UNIFORM_RANDOM], rounds=1_500, seed=2, arena=profit, curve_points=10)
+    b = simulate([UNIFORM_RANDOM], rounds=1_500, seed=2, arena=profit, curve_points=10)
+    assert a["policies"][UNIFORM_RANDOM] == b["policies"][UNIFORM_RANDOM]  # same seed, same run
+    assert a["reward"] == PROFIT and len(a["policies"][UNIFORM_RANDOM]["curve"]) == 10
     assert a["curve_rounds"][-1] == 1_500
-    with pytest.raises(ValueError, match="needs conversion rewards"):
-        make_policy("thompson", profit)
+    with pytest.raises(ValueError, match="needs converted rewards"):
+        make_policy(THOMPSON, profit)
     with pytest.raises(ValueError, match="unknown policies"):
         simulate(["nope"], arena=arena)
 
@@ -62,16 +68,16 @@ def test_thompson_and_linucb_beat_epsilon_greedy_which_beats_random() -> None:
     (both pay the same gap of the best single action to the per-customer oracle), so it is
     asserted on the total over the seeds.
     """
-    totals = dict.fromkeys(("thompson", "linucb", "egreedy", "random"), 0.0)
+    totals = dict.fromkeys((THOMPSON, LINUCB, EPSILON_GREEDY, UNIFORM_RANDOM), 0.0)
     for seed in (0, 1, 2):
         result = simulate(list(totals), rounds=30_000, seed=seed, delay_rounds=20, batch=200)
         regret = {name: summary["regret"] for name, summary in result["policies"].items()}
-        assert regret["linucb"] < regret["egreedy"] < regret["random"], (seed, regret)
-        assert regret["thompson"] < regret["random"], (seed, regret)
+        assert regret[LINUCB] < regret[EPSILON_GREEDY] < regret[UNIFORM_RANDOM], (seed, regret)
+        assert regret[THOMPSON] < regret[UNIFORM_RANDOM], (seed, regret)
         for name in totals:
             totals[name] += regret[name]
-    assert totals["thompson"] < totals["egreedy"], totals
-    assert totals["linucb"] < totals["egreedy"], totals
+    assert totals[THOMPSON] < totals[EPSILON_GREEDY], totals
+    assert totals[LINUCB] < totals[EPSILON_GREEDY], totals
 
 
 def test_cli_json_is_one_document(tmp_path) -> None:
@@ -82,7 +88,7 @@ def test_cli_json_is_one_document(tmp_path) -> None:
             "simulate",
             "bandit",
             "--policies",
-            "egreedy,random",
+            f"{EPSILON_GREEDY},{UNIFORM_RANDOM}",
             "--rounds",
             "500",
             "--customers",
@@ -102,17 +108,32 @@ def test_cli_json_is_one_document(tmp_path) -> None:
     document = json.loads(result.stdout)
     assert {"rounds", "seed", "policies"} <= set(document)
     assert document["rounds"] == 500 and document["seed"] == 4
-    assert set(document["policies"]["egreedy"]) == {"regret", "mean_reward", "curve"}
+    assert set(document["policies"][EPSILON_GREEDY]) == {"regret", "mean_reward", "curve"}
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_cli_table() -> None:
     result = runner.invoke(
         app,
-        ["simulate", "bandit", "--policies", "ucb,random", "--rounds", "300", "--customers", "300"],
+        ["simulate", "bandit", "--policies", "ucb", "--rounds", "300", "--customers", "300"],
     )
     assert result.exit_code == 0, result.output
     assert "ucb" in result.stdout and "regret" in result.stdout
+
+
+def test_cli_takes_old_spellings_with_a_deprecation_message() -> None:
+    args = ["--policies", "egreedy,random", "--reward", "conversion", "--rounds", "200"]
+    with pytest.warns(DeprecatedSpellingWarning) as caught:
+        result = runner.invoke(app, ["simulate", "bandit", *args, "--customers", "200", "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["policies"]) == {EPSILON_GREEDY, UNIFORM_RANDOM}
+    assert json.loads(result.stdout)["reward"] == "converted"
+    messages = sorted(str(w.message) for w in caught)
+    assert messages == [
+        "--policies: 'egreedy' is deprecated; write 'epsilon_greedy'",
+        "--policies: 'random' is deprecated; write 'uniform_random'",
+        "--reward: 'conversion' is deprecated; write 'converted'",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -122,7 +143,7 @@ def test_cli_table() -> None:
         (["--rounds", "0"], "--rounds"),
         (["--batch", "0"], "--batch"),
         (["--delay-rounds", "-1"], "--delay-rounds"),
-        (["--reward", "revenue"], "--reward"),
+        (["--reward", "bogus"], "--reward"),
         (["--reward", "profit", "--policies", "thompson"], "--policies"),
         (["--plot", "/nonexistent/dir/x.png"], "--plot"),
     ],
@@ -131,4 +152,4 @@ def test_cli_bad_input_exits_2_naming_the_option(args, option) -> None:
     result = runner.invoke(app, ["simulate", "bandit", *args, "--json"])
     assert result.exit_code == 2
     assert option in result.stderr
-    assert result.stdout == ""
+    assert json.loads(result.stdout)["exit_code"] == 2  # the error document

@@ -44,31 +44,31 @@ def test_the_settle_margin_covers_the_log_flush_age() -> None:
     assert settle_seconds(CONFIG) > CONFIG.serving.decision_log.max_age_s
 
 
-def test_decisions_are_learned_once_their_window_closes_and_never_twice(tmp_path: Path):
+def test_decisions_are_learned_once_their_window_closes_and_never_twice(home: Home):
     spec = spec_of(bandit_experiment())
     decisions = [decision(f"d{i}", NOON + i * MINUTE, "email_20") for i in range(10)]
     outcomes = [outcome(f"d{i}", NOON + i * MINUTE + MINUTE) for i in range(0, 10, 2)]
-    write_logs(tmp_path, decisions, outcomes)
+    write_logs(home, decisions, outcomes)
 
-    early = update_experiment(tmp_path, spec, SETTLE, now=closed_at(NOON) - MINUTE)
+    early = update_experiment(home, spec, SETTLE, now=closed_at(NOON) - MINUTE)
     assert early["learned"] == 0  # no window has closed
-    first = update_experiment(tmp_path, spec, SETTLE, now=closed_at(NOON + 4 * MINUTE))
+    first = update_experiment(home, spec, SETTLE, now=closed_at(NOON + 4 * MINUTE))
     assert first["learned"] == 5 and first["watermark"] == (NOON + 4 * MINUTE).isoformat()
-    again = update_experiment(tmp_path, spec, SETTLE, now=closed_at(NOON + 4 * MINUTE))
+    again = update_experiment(home, spec, SETTLE, now=closed_at(NOON + 4 * MINUTE))
     assert again["learned"] == 0
-    rest = update_experiment(tmp_path, spec, SETTLE, now=closed_at(NOON + HOUR))
+    rest = update_experiment(home, spec, SETTLE, now=closed_at(NOON + HOUR))
     assert rest["learned"] == 5 and rest["n_updates"] == 10
 
-    state = BanditStore(tmp_path, spec.name).read()
+    state = BanditStore(home, spec.name).read()
     code = spec.action_ids.index("email_20")
     assert state.counts[code] == 10 and state.reward_sums[code] == 5.0
     assert state.policy.alpha_[code] == 1 + 5 and state.policy.beta_[code] == 1 + 5
 
 
-def test_only_the_bandits_own_decisions_are_learned(tmp_path: Path) -> None:
+def test_only_the_bandits_own_decisions_are_learned(home: Home) -> None:
     spec = spec_of(bandit_experiment())
     write_logs(
-        tmp_path,
+        home,
         [
             decision("mine", NOON, "email_10"),
             decision("control", NOON, "email_10", arm="uniform", policy="uniform_random"),
@@ -76,18 +76,18 @@ def test_only_the_bandits_own_decisions_are_learned(tmp_path: Path) -> None:
             decision("other", NOON, "email_10", experiment="another"),
         ],
     )
-    assert update_experiment(tmp_path, spec, SETTLE, now=closed_at(NOON))["learned"] == 1
+    assert update_experiment(home, spec, SETTLE, now=closed_at(NOON))["learned"] == 1
 
 
-def test_conversions_after_the_window_reward_zero(tmp_path: Path) -> None:
+def test_conversions_after_the_window_reward_zero(home: Home) -> None:
     spec = spec_of(bandit_experiment())
     write_logs(
-        tmp_path,
+        home,
         [decision("in", NOON, "email_10"), decision("late", NOON, "email_20")],
         [outcome("in", NOON + 59 * MINUTE), outcome("late", NOON + 61 * MINUTE)],
     )
-    update_experiment(tmp_path, spec, SETTLE, now=closed_at(NOON))
-    state = BanditStore(tmp_path, spec.name).read()
+    update_experiment(home, spec, SETTLE, now=closed_at(NOON))
+    state = BanditStore(home, spec.name).read()
     assert state.reward_sums.tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]
     assert state.counts.tolist() == [0, 1, 1, 0, 0]
 
@@ -96,15 +96,15 @@ def test_conversions_after_the_window_reward_zero(tmp_path: Path) -> None:
     ("reward", "expected"),
     [("converted", 1.0), ("revenue", 40.0), ("profit", 40.0 - 0.05)],
 )
-def test_reward_kinds(tmp_path: Path, reward: str, expected: float) -> None:
+def test_reward_kinds(home: Home, reward: str, expected: float) -> None:
     spec = spec_of(bandit_experiment(policy="gaussian_ts", reward=reward))
     write_logs(
-        tmp_path,
+        home,
         [decision("d", NOON, "email_10", policy="bandit:gaussian_ts")],
         [outcome("d", NOON + MINUTE), outcome("d", NOON + MINUTE, "revenue", 40.0)],
     )
-    update_experiment(tmp_path, spec, SETTLE, now=closed_at(NOON))
-    state = BanditStore(tmp_path, spec.name).read()
+    update_experiment(home, spec, SETTLE, now=closed_at(NOON))
+    state = BanditStore(home, spec.name).read()
     assert state.reward_sums[spec.action_ids.index("email_10")] == pytest.approx(expected)
 
 
@@ -120,54 +120,54 @@ def test_feature_contexts_come_from_the_logged_snapshot_in_chunks(tmp_path: Path
         )
         for i in range(25)
     ]
-    write_logs(tmp_path / "chunked", rows, [outcome("d3", NOON + 4 * MINUTE)])
-    write_logs(tmp_path / "whole", rows, [outcome("d3", NOON + 4 * MINUTE)])
     results = {}
     for name, batch_size in (("chunked", 4), ("whole", 10_000)):
+        home = Home(tmp_path / name)
+        write_logs(home, rows, [outcome("d3", NOON + 4 * MINUTE)])
         spec = spec_of(bandit_experiment(policy="linucb", batch_size=batch_size))
-        update_experiment(tmp_path / name, spec, SETTLE, now=closed_at(NOON + HOUR))
-        results[name] = BanditStore(tmp_path / name, spec.name).read().policy
+        update_experiment(home, spec, SETTLE, now=closed_at(NOON + HOUR))
+        results[name] = BanditStore(home, spec.name).read().policy
     assert results["chunked"].n_updates_ == 25
     np.testing.assert_allclose(results["chunked"].A_, results["whole"].A_)
     np.testing.assert_allclose(results["chunked"].b_, results["whole"].b_)
     assert np.abs(results["whole"].b_).sum() > 0  # d3's reward was learned with its context
 
 
-def test_replicas_updating_at_once_learn_each_decision_once(tmp_path: Path) -> None:
+def test_replicas_updating_at_once_learn_each_decision_once(home: Home) -> None:
     spec = spec_of(bandit_experiment())
     decisions = [
         decision(f"d{i:03d}", NOON + i * dt.timedelta(seconds=10), "email_10") for i in range(300)
     ]
-    write_logs(tmp_path, decisions)
+    write_logs(home, decisions)
     nows = [closed_at(NOON + i * dt.timedelta(seconds=7)) for i in range(0, 600, 75)]
 
     def replica(offset: int) -> None:
         for now in nows[offset:] + nows[:offset]:
-            update_experiment(tmp_path, spec, SETTLE, now=now)
+            update_experiment(home, spec, SETTLE, now=now)
 
     threads = [threading.Thread(target=replica, args=(i,)) for i in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    state = BanditStore(tmp_path, spec.name).read()
+    state = BanditStore(home, spec.name).read()
     assert state.policy.n_updates_ == state.counts.sum() == 300
 
 
-def test_a_state_of_another_configuration_is_refused(tmp_path: Path) -> None:
-    update_experiment(tmp_path, spec_of(bandit_experiment()), SETTLE, now=NOON)
+def test_a_state_of_another_configuration_is_refused(home: Home) -> None:
+    update_experiment(home, spec_of(bandit_experiment()), SETTLE, now=NOON)
     changed = spec_of(bandit_experiment(policy="ucb"))
     with pytest.raises(BanditStateError, match="delete the file to start learning over"):
-        update_experiment(tmp_path, changed, SETTLE, now=NOON)
+        update_experiment(home, changed, SETTLE, now=NOON)
 
 
-def test_the_shell_uses_the_running_snapshot_and_finds_running_bandits(tmp_path: Path):
-    home = Home(tmp_path)
+def test_the_shell_uses_the_running_snapshot_and_finds_running_bandits(home: Home):
+    home = home
     experiment = bandit_experiment("bandit-offers", floor=0.05)
-    experiment_state.start(tmp_path, experiment)
-    assert running_bandits(tmp_path) == ["bandit-offers"]
+    experiment_state.start(home, experiment)
+    assert running_bandits(home) == ["bandit-offers"]
     summary = update_bandit(home, CONFIG, "bandit-offers", now=NOON)
     assert summary["learned"] == 0
-    assert BanditStore(tmp_path, "bandit-offers").read().policy.floor == 0.05  # not the YAML's
+    assert BanditStore(home, "bandit-offers").read().policy.floor == 0.05  # not the YAML's
     with pytest.raises(ValueError, match="of kind ab, not bandit"):
         update_bandit(home, CONFIG, "scored-vs-rules")

@@ -59,7 +59,7 @@ def test_the_packaged_example_loads_with_its_defaults() -> None:
     ("change", "message"),
     [
         (lambda e: e.pop("bandit"), "kind bandit needs `bandit:`"),
-        (lambda e: e["arms"][1].update(policy="greedy_epsilon"), "at least one arm with policy"),
+        (lambda e: e["arms"][1].update(policy="epsilon_greedy"), "at least one arm with policy"),
         (lambda e: e.update(kind="ab"), "need kind: bandit"),
         (lambda e: e["bandit"].update(reward="revenue"), "thompson (Beta–Bernoulli) needs"),
         (lambda e: e["bandit"].update(policy="softmax"), "bandit.policy"),
@@ -78,7 +78,7 @@ def test_schema_errors_name_the_file_and_the_rule(config_copy: Path, change, mes
         ({"policy": "linucb", "params": {"alpah": 1}}, "bandit.params.alpah: not a parameter of"),
         ({"policy": "linucb", "params": {"n_features": 3}}, "bandit.params.n_features: set by"),
         ({"policy": "linucb", "params": {"alpha": -1}}, "bandit.params: alpha must be ≥ 0"),
-        ({"policy": "egreedy", "params": {"epsilon": "lots"}}, "params.epsilon: expected a"),
+        ({"policy": "epsilon_greedy", "params": {"epsilon": "lots"}}, "params.epsilon: expected a"),
         ({"policy": "thompson", "params": {"n_draws": 0.5}}, "params.n_draws: expected an"),
     ],
 )

@@ -10,6 +10,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from drift.compare import ColumnDrift
+from drift.job import DriftJobResult
+from liftgate.app.cli.drift import print_job
 from liftgate.app.cli.main import app
 
 runner = CliRunner()
@@ -112,10 +115,17 @@ def test_text_mode_prints_a_table_and_fail_on_drift_exits_1(files) -> None:
     args = ["compare", "--reference", str(files["reference"]), "--current", str(files["shifted"])]
     result = invoke(*args, "--threshold", "0.25")
     assert result.exit_code == 0, result.output
-    assert "chunk 0 rows 0-1,500: DRIFT" in result.stdout
+    assert (
+        "chunk 0 rows 0-1,500: dataset drift: yes — 1 of 4 columns, at or above the 25 % "
+        "threshold (x)"
+    ) in result.stdout
     assert "x" in result.stdout and "wasserstein" in result.stdout
     assert invoke(*args, "--threshold", "0.25", "--fail-on-drift").exit_code == 1
-    assert invoke(*args, "--fail-on-drift").exit_code == 0  # 25 % < 50 %: no dataset drift
+    below = invoke(*args, "--fail-on-drift")
+    assert below.exit_code == 0  # 25 % < 50 %: no dataset drift, though a column drifted
+    assert (
+        "chunk 0 rows 0-1,500: dataset drift: no — 1 of 4 columns, below the 50 % threshold (x)"
+    ) in below.stdout
 
 
 @pytest.mark.parametrize(
@@ -126,7 +136,8 @@ def test_text_mode_prints_a_table_and_fail_on_drift_exits_1(files) -> None:
         (["--current", "{same}", "--categorical", "nope"], "column 'nope' (from --categorical)"),
         (["--current", "{same}", "--columns", "x", "--categorical", "y"], "not in --columns"),
         (["--current", "{same}", "--numerical", "plan"], "'plan' has type object"),
-        (["--current", "{same}", "--threshold", "1.5"], "--threshold: expected a share"),
+        (["--current", "{same}", "--threshold", "1.5"], "'--threshold'"),  # Typer's range
+        (["--current", "{same}", "--threshold", "0"], "--threshold: expected a share"),
         (["--current", "{same}", "--columns", "seen_at"], "'seen_at' has type"),
     ],
 )
@@ -139,12 +150,47 @@ def test_bad_input_exits_2_with_a_message_naming_file_and_column(files, extra, m
     assert "Traceback" not in result.output
 
 
-def test_a_column_missing_from_the_current_file_names_that_file(files, tmp_path) -> None:
-    current = tmp_path / "current.parquet"
-    pd.read_parquet(files["shifted"]).drop(columns="y").to_parquet(current)
-    result = invoke("compare", "--reference", str(files["reference"]), "--current", str(current))
+def test_a_column_missing_from_either_file_names_that_file(files, tmp_path) -> None:
+    narrow = tmp_path / "narrow.parquet"
+    pd.read_parquet(files["shifted"]).drop(columns="y").to_parquet(narrow)
+    reference, shifted = str(files["reference"]), str(files["shifted"])
+    result = invoke("compare", "--reference", reference, "--current", str(narrow))
     assert result.exit_code == 2
-    assert f"--current {current}: column 'y' not found" in result.stderr
+    assert f"--current {narrow}: column 'y' not found" in result.stderr
+    result = invoke("compare", "--reference", str(narrow), "--current", shifted)
+    assert result.exit_code == 2, result.output
+    assert f"--reference {narrow}: column 'y' not found" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("drifted", "headline"),
+    [
+        (3, "dataset drift: no — 3 of 15 columns, below the 50 % threshold (c0, c1, c2)"),
+        (9, "dataset drift: yes — 9 of 15 columns, at or above the 50 % threshold (c0, "),
+    ],
+)
+def test_run_text_says_how_many_columns_drifted_against_the_threshold(
+    drifted: int, headline: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not "no drift" beside three drifted columns."""
+    columns = {f"c{i}": ColumnDrift(i < drifted, 0.2, None, "wasserstein", 0.1) for i in range(15)}
+    result = DriftJobResult(
+        model={"name": "m", "version": "2", "alias": "champion"},
+        window={"spec": "1h", "start": "2026-01-01T00:00", "end": "2026-01-01T01:00"},
+        rows=900,
+        reference_rows=20_000,
+        dataset_drift=drifted / 15 >= 0.5,
+        drift_share=drifted / 15,
+        drifted_columns=[name for name, column in columns.items() if column.drifted],
+        prediction_drift=ColumnDrift(False, 0.01, None, "wasserstein", 0.1),
+        columns=columns,
+        html=None,
+        threshold=0.5,
+        prediction_action="uniform",
+        rows_tested=900,
+    )
+    print_job(result.to_dict())
+    assert capsys.readouterr().out.splitlines()[1].startswith(f"  {headline}")
 
 
 def test_run_with_a_bad_window_exits_2(tmp_path, monkeypatch) -> None:

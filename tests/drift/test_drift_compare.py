@@ -180,6 +180,10 @@ def test_errors_name_the_table_and_the_column() -> None:
     reference, current = tables(500, 200)
     with pytest.raises(ValueError, match="current: column 'plan' not found"):
         compare_tables(reference, current.drop(columns="plan"))
+    with pytest.raises(ValueError, match="reference: column 'plan' not found"):
+        compare_tables(reference.drop(columns="plan"), current)
+    narrower = compare_tables(reference.drop(columns="plan"), current, columns=["x", "y"])
+    assert set(narrower.chunks[0].columns) == {"x", "y"}  # named columns: the rest may differ
     with pytest.raises(ValueError, match="column 'nope' not found"):
         compare_tables(reference, current, columns=["x", "nope"])
     with pytest.raises(ValueError, match="current: the table has no rows"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -18,16 +19,18 @@ from drift.job import (
     parse_window,
     select_window,
 )
-from experiments.logs import DECISION_SCHEMA
+from experiments.logs.schema import DecisionRecord, to_table
 from liftgate.core.catalogue import ActionCatalogue
+from liftgate.core.errors import InputError
+from liftgate.core.vocabulary import EPSILON_GREEDY
 
 CONFIG = load_config()
 CATALOGUE = ActionCatalogue(CONFIG.actions)
 NOON = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 
 
-def decision(i: int, **overrides) -> dict:
-    record = dict(
+def decision(i: int, **overrides) -> DecisionRecord:
+    record = DecisionRecord(
         decision_id=f"d{i}",
         ts=NOON + dt.timedelta(minutes=i),
         customer_id=f"c{i}",
@@ -38,7 +41,7 @@ def decision(i: int, **overrides) -> dict:
         probabilities=[0.3, 0.1, 0.2],
         chosen="no_action",
         propensity=0.9,
-        policy="greedy_epsilon",
+        policy=EPSILON_GREEDY,
         model_name="liftgate-scorer",
         model_version="2",
         model_alias="champion",
@@ -51,11 +54,11 @@ def decision(i: int, **overrides) -> dict:
         trace_id="t",
         request_id=None,
     )
-    return {**record, **overrides}
+    return replace(record, **overrides)
 
 
-def table(records: list[dict]) -> pa.Table:
-    return pa.Table.from_pylist(records, schema=DECISION_SCHEMA)
+def table(records: list[DecisionRecord]) -> pa.Table:
+    return to_table(DecisionRecord, records)
 
 
 @pytest.mark.parametrize(
@@ -79,8 +82,9 @@ def test_parse_window(text: str, seconds: float | None, rows: int | None) -> Non
 
 @pytest.mark.parametrize("text", ["", "soon", "0h", "0", "-1h", "1y", "h1"])
 def test_bad_windows_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="--window: expected"):
+    with pytest.raises(InputError, match="expected a time span") as refused:
         parse_window(text)
+    assert refused.value.parameter == "window"  # the command line names its flag
 
 
 def test_features_are_named_after_the_profile_and_fallbacks_dropped() -> None:
@@ -113,8 +117,9 @@ def test_feature_vectors_of_another_length_are_refused() -> None:
     records = [decision(0), decision(1, features=[1.0, 2.0])]
     with pytest.raises(ValueError, match="feature vectors of length \\[2\\]"):
         decision_frame(table(records), ["a", "b", "c"], CATALOGUE)
-    with pytest.raises(ValueError, match="--prediction-action"):
+    with pytest.raises(InputError, match="expected one of uniform, chosen") as refused:
         decision_frame(table(records), ["a", "b", "c"], CATALOGUE, "best")
+    assert refused.value.parameter == "prediction_action"
 
 
 def test_an_empty_log_gives_an_empty_frame() -> None:

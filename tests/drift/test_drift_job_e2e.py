@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from configs.loader import load_config
 from drift.job import InsufficientData, run_drift_job
-from experiments.logs import DECISION_SCHEMA, LogWriter, decision_log_dir
+from experiments.logs.schema import DecisionRecord
+from experiments.logs.writer import LogWriter
 from liftgate.app.cli.main import app
 from liftgate.core.catalogue import ActionCatalogue
 from liftgate.core.contract import FeatureContract
@@ -72,7 +73,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> dict:
         model_alias="champion",
         epsilon=0.1,
         scoring_budget_s=5.0,
-        decision_log=LogWriter(decision_log_dir(home.root), DECISION_SCHEMA),
+        decision_log=LogWriter(home.decision_log, DecisionRecord),
         outcome_log=None,
         decision_ids=DecisionIds(b"drift test key"),
     )
@@ -155,7 +156,10 @@ def test_command_line(served: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     assert document["html"] is None and document["model"]["alias"] == "champion"
     assert {"drifted", "statistic", "p_value", "method"} <= set(document["prediction_drift"])
     text = runner.invoke(app, ["drift", "run", "--window", "1000 rows", "--no-html"])
-    assert text.exit_code == 0 and "input drift: DRIFT" in text.stdout
+    assert text.exit_code == 0, text.output
+    assert "  dataset drift: yes — " in text.stdout and "at or above the 50 % threshold" in (
+        text.stdout
+    )
     failing = runner.invoke(
         app, ["drift", "run", "--window", "1000", "--no-html", "--fail-on-drift"]
     )

@@ -1,7 +1,6 @@
 """`analyze`, `experiment plan` and `experiment report` through Typer's CliRunner.
 
-The commands are mounted on a local Typer app by the same `register` call as
-liftgate/app/cli/main.py.
+Through the `liftgate` app itself (liftgate/app/cli/main.py).
 """
 
 from __future__ import annotations
@@ -15,26 +14,18 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from configs.loader import load_config
-from experiments.logs import (
-    DECISION_SCHEMA,
-    OUTCOME_SCHEMA,
-    LogWriter,
-    decision_log_dir,
-    outcome_log_dir,
-)
+from experiments.logs.schema import DecisionRecord, OutcomeRecord
+from experiments.logs.writer import LogWriter
 from experiments.stats.aggregate import MetricSpec
 from experiments.stats.analysis import analyze
 from experiments.stats.power import duration_days, sample_size_per_arm
-from liftgate.app.cli.analyze import parse_metric, register
+from liftgate.app.cli.analyze import parse_metric, print_results
+from liftgate.app.cli.main import app
+from liftgate.core.home import HOME_ENV, Home
 
-app = typer.Typer(pretty_exceptions_enable=False)
-experiment_app = typer.Typer()
-app.add_typer(experiment_app, name="experiment")
-register(app, experiment_app)
 runner = CliRunner()
 
 RESULT_KEYS = {
@@ -123,7 +114,7 @@ def test_human_output_is_a_table(files: dict[str, Path]) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].split()[:4] == ["arm", "metric", "n", "mean"]
-    assert "chance to win" in lines[0] and "adj p" in lines[0]
+    assert "chance to win" in lines[0] and "adj abs p" in lines[0]
     assert any(line.startswith("treatment") and "converted" in line for line in lines)
     assert any(line.startswith("control (control)") for line in lines)
     assert "SRM ok" in result.stdout and "WARNING" not in result.stdout
@@ -150,7 +141,7 @@ def test_srm_warning_comes_first(files: dict[str, Path]) -> None:
         (["--covariate", "nope=pre_revenue"], ["--covariate", "'nope'"]),
         (["--weights", "control=0.5,treatment=0.6"], ["--weights", "sum to 1"]),
         (["--weights", "control=0.5"], ["--weights", "must sum to 1"]),
-        (["--weights", "control=1"], ["--weights", "treatment"]),
+        (["--weights", "control=1"], ["weights", "treatment"]),
         (["--method", "magic"], ["--method", "magic"]),
         (["--correction", "bonferroni"], ["--correction"]),
         (["--alpha", "1.5"], ["--alpha"]),
@@ -168,7 +159,7 @@ def test_bad_input_exits_2_naming_it(
         args += change
     result = invoke("analyze", files["units"], *args, "--json")
     assert result.exit_code == 2, result.output
-    assert result.stdout == ""
+    assert json.loads(result.stdout)["exit_code"] == 2  # the error document
     for text in expected:
         assert text in result.stderr, (text, result.stderr)
 
@@ -180,6 +171,96 @@ def test_binomial_column_must_be_0_1(files: dict[str, Path]) -> None:
     )  # fmt: skip
     assert result.exit_code == 2
     assert "units.parquet" in result.stderr and "'revenue'" in result.stderr
+
+
+def test_each_interval_stands_beside_its_own_p(capsys: pytest.CaptureFixture[str]) -> None:
+    """A relative interval that includes 0 is not shown beside the absolute effect's p."""
+    effect = {"estimate": 0.02, "ci_low": 0.004, "ci_high": 0.036, "p_value": 0.019}
+    lift = {"estimate": 0.21, "ci_low": -0.04, "ci_high": 0.46, "p_value": 0.1}
+    row = {
+        "metric": "converted", "arm": "treatment", "control": "control", "n": 2_000,
+        "mean": 0.12, "control_n": 2_000, "control_mean": 0.1, "abs": effect, "rel": lift,
+        "p_value_adjusted": 0.038, "chance_to_win": None, "variance_reduction": None,
+        "method": "frequentist",
+    }  # fmt: skip
+    srm = {"flag": False, "p_value": 0.5}
+    print_results({"srm": srm, "results": [row]})
+    lines = capsys.readouterr().out.splitlines()
+    head, treatment = lines[0], next(line for line in lines if line.startswith("treatment"))
+    columns = [c.strip() for c in head.split("  ") if c.strip()]
+    cells = [c.strip() for c in treatment.split("  ") if c.strip()]
+    assert columns[4:9] == ["abs effect [95%]", "abs p", "adj abs p", "rel lift [95%]", "rel p"]
+    assert cells[4:9] == [
+        "+0.02 [+0.004, +0.036]", "0.019", "0.038", "+21.00% [-4.00%, +46.00%]", "0.1",
+    ]  # fmt: skip
+
+
+def write_csv_with_missing_cells(path: Path) -> pa.Table:
+    """A table as CSV, with a blank and an n/a revenue cell (pyarrow reads both as null)."""
+    table = make_table(n=400)
+    frame = table.to_pandas()
+    frame["revenue"] = frame["revenue"].astype(object)
+    frame.loc[0, "revenue"], frame.loc[4, "revenue"] = "", "n/a"
+    frame.to_csv(path, index=False)
+    return table
+
+
+MISSING_ARGS = ["--arm-col", "arm", "--control", "control", "--metric", "revenue:mean"]
+
+
+def test_missing_metric_cells_exit_2_naming_the_column_and_count(tmp_path: Path) -> None:
+    path = tmp_path / "holes.csv"
+    write_csv_with_missing_cells(path)
+    result = invoke("analyze", path, *MISSING_ARGS, "--json")
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["exit_code"] == 2  # the error document
+    for text in (str(path), "column 'revenue' (from --metric 'revenue'): 2 of 400"):
+        assert text in result.stderr, result.stderr
+    assert "--fill-missing" in result.stderr
+
+
+@pytest.mark.parametrize(("fill", "value"), [("zero", 0.0), ("2.5", 2.5)])
+def test_fill_missing_fills_them_and_says_so(tmp_path: Path, fill: str, value: float) -> None:
+    path = tmp_path / "holes.csv"
+    table = write_csv_with_missing_cells(path)
+    result = invoke("analyze", path, *MISSING_ARGS, "--fill-missing", fill, "--json")
+    assert result.exit_code == 0, result.output
+    document = json_of(result)
+    assert document.pop("filled_missing") == {"value": value, "cells": {"revenue": 2}}
+    revenue = table["revenue"].to_pylist()
+    revenue[0] = revenue[4] = value
+    filled = table.set_column(table.column_names.index("revenue"), "revenue", pa.array(revenue))
+    direct = analyze(filled, "arm", "control", [MetricSpec("revenue", "revenue", "mean")])
+    assert document == json.loads(json.dumps(direct))
+    assert f"filled missing cells with {value:g} (--fill-missing): 2 in 'revenue'" in (
+        result.stderr
+    )
+
+
+def test_nan_in_parquet_is_missing_and_a_bad_fill_value_exits_2(tmp_path: Path) -> None:
+    table = make_table(n=400)
+    revenue = table["revenue"].to_pylist()
+    revenue[3] = float("nan")
+    path = tmp_path / "nan.parquet"
+    pq.write_table(table.set_column(2, "revenue", pa.array(revenue)), path)
+    result = invoke("analyze", path, *MISSING_ARGS)
+    assert result.exit_code == 2 and "1 of 400" in result.stderr, result.output
+    result = invoke("analyze", path, *MISSING_ARGS, "--fill-missing", "none")
+    assert result.exit_code == 2 and "--fill-missing" in result.stderr, result.output
+
+
+@pytest.mark.parametrize(
+    "weights", ["control=0.5,treatmnt=0.5", "control=0.4,treatment=0.4,treatmnt=0.2"]
+)
+def test_a_weight_for_an_unknown_arm_names_it_and_the_arms(
+    files: dict[str, Path], weights: str
+) -> None:
+    result = invoke("analyze", files["units"], *ARGS, "--weights", weights, "--json")
+    assert result.exit_code == 2, result.output
+    assert "sample ratio mismatch" not in result.output
+    assert "arm 'treatmnt' is not in column 'arm' (arms present: control, treatment)" in (
+        result.stderr
+    )
 
 
 @pytest.mark.parametrize("name", ["missing.parquet", "garbage.parquet"])
@@ -284,13 +365,13 @@ def test_plan_defaults_from_the_experiment_yaml() -> None:
 def test_plan_bad_input_exits_2(args: list[str], expected: str) -> None:
     result = invoke("experiment", "plan", *args, "--json")
     assert result.exit_code == 2, result.output
-    assert expected in result.stderr and result.stdout == ""
+    assert expected in result.stderr and json.loads(result.stdout)["exit_code"] == 2
 
 
 # --- experiment report ---------------------------------------------------------------------
 
 
-def write_logs(home: Path, n_customers: int = 3_000, seed: int = 0) -> int:
+def write_logs(home: Home, n_customers: int = 3_000, seed: int = 0) -> int:
     """Decisions of scored-vs-rules (a tenth in the holdout) and some conversions; returns
     the number of holdout customers."""
     config = load_config()
@@ -305,8 +386,8 @@ def write_logs(home: Path, n_customers: int = 3_000, seed: int = 0) -> int:
     )  # fmt: skip
     holdout = 0
     with (
-        LogWriter(decision_log_dir(home), DECISION_SCHEMA, max_rows=10**6) as decisions,
-        LogWriter(outcome_log_dir(home), OUTCOME_SCHEMA, max_rows=10**6) as outcomes,
+        LogWriter(home.decision_log, DecisionRecord, max_rows=10**6) as decisions,
+        LogWriter(home.outcome_log, OutcomeRecord, max_rows=10**6) as outcomes,
     ):
         for i in range(n_customers):
             u = rng.random()
@@ -315,33 +396,34 @@ def write_logs(home: Path, n_customers: int = 3_000, seed: int = 0) -> int:
             ts = t0 + dt.timedelta(minutes=5 * i)
             decision_id = f"d{i}"
             decisions.append(
-                {
+                DecisionRecord(
                     **row,
-                    "decision_id": decision_id,
-                    "ts": ts,
-                    "customer_id": f"c{i}",
-                    "features": list(rng.random(n_features) * 5),
-                    "arm": arm,
-                }
+                    decision_id=decision_id,
+                    ts=ts,
+                    customer_id=f"c{i}",
+                    features=list(rng.random(n_features) * 5),
+                    arm=arm,
+                )
             )
             if rng.random() < (0.15 if arm == "scored" else 0.10):
                 outcomes.append(
-                    {
-                        "outcome_id": f"o{i}",
-                        "decision_id": decision_id,
-                        "ts": ts + dt.timedelta(hours=1),
-                        "event": "conversion",
-                        "value": 1.0,
-                        "received_ts": ts + dt.timedelta(hours=1),
-                        "known_decision": True,
-                    }
+                    OutcomeRecord(
+                        outcome_id=f"o{i}",
+                        decision_id=decision_id,
+                        ts=ts + dt.timedelta(hours=1),
+                        event="conversion",
+                        value=1.0,
+                        received_ts=ts + dt.timedelta(hours=1),
+                        known_decision=True,
+                    )
                 )
     return holdout
 
 
 def test_report_command_from_the_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIFTGATE_HOME", str(tmp_path / "home"))
-    holdout = write_logs(tmp_path / "home")
+    home = Home(tmp_path / "home")
+    monkeypatch.setenv(HOME_ENV, str(home.root))
+    holdout = write_logs(home)
     html = tmp_path / "out" / "report.html"
     result = invoke("experiment", "report", "scored-vs-rules", "--html", html, "--json")
     report = json_of(result)
@@ -365,7 +447,8 @@ def test_report_without_exposures_exits_1(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("LIFTGATE_HOME", str(tmp_path))
     result = invoke("experiment", "report", "scored-vs-rules", "--json")
     assert result.exit_code == 1
-    assert "no exposures" in result.stderr and result.stdout == ""
+    assert "no exposures" in result.stderr
+    assert json.loads(result.stdout) == {"error": result.stderr[7:].strip(), "exit_code": 1}
 
 
 def test_report_unknown_experiment_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

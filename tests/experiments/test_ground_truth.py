@@ -8,7 +8,6 @@ probabilities and reported through /v1/outcomes; the analysis reads the Parquet 
 from __future__ import annotations
 
 import shutil
-import time
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from fastapi.testclient import TestClient
 from configs.loader import load_config
 from configs.schema import ExperimentConfig
 from experiments import state
-from experiments.logs import decision_log_dir, outcome_log_dir, read_decisions, read_outcomes
+from experiments.logs.reader import read_decisions, read_outcomes
 from experiments.stats.aggregate import MetricSpec
 from experiments.stats.analysis import analyze
 from experiments.units import experiment_units
@@ -51,19 +50,20 @@ def served(tmp_path_factory):
     world = World(seed=21, n_customers=12_000)
     world.write(home.worlds / "w", rows=30_000)
     train_and_register(home.worlds / "w", CONFIG, ModelRegistry(home, CONFIG.models.registry))
-    (home.root / "online_store").mkdir()
-    shutil.copy(home.worlds / "w" / "customers.parquet", home.root / "online_store")
+    home.customers.parent.mkdir()
+    shutil.copy(home.worlds / "w" / "customers.parquet", home.customers)
     with TestClient(create_local_app(CONFIG, home)) as client:
         yield home, world, client
 
 
-def run_experiment(home, world, client, config, customers, seed):
-    state.start(home.root, config)
+def run_experiment(home, world, client, config, customers, seed, wait_until):
+    state.start(home, config)
     service = client.app.state.service
-    deadline = time.monotonic() + 10
-    while [e.config.name for e in service.experiments().running] != [config.name]:
-        assert time.monotonic() < deadline, "the service did not pick up the experiment"
-        time.sleep(0.1)
+
+    def picked_up() -> bool:
+        return [e.config.name for e in service.experiments().running] == [config.name]
+
+    assert wait_until(picked_up, timeout_s=10), "the service did not pick up the experiment"
     rng = np.random.default_rng(seed)
     truth = world.conversion_probability(customers)
     index = world.catalogue.index
@@ -73,23 +73,25 @@ def run_experiment(home, world, client, config, customers, seed):
         if rng.random() < truth[i, index[answer["chosen"]]]:
             outcome = {"decision_id": answer["decision_id"], "event": "conversion"}
             assert client.post("/v1/outcomes", json=outcome).status_code == 200
-    state.stop(home.root, config.name)
+    state.stop(home, config.name)
     service.decision_log.flush()
     service.outcome_log.flush()
     units = experiment_units(
-        read_decisions(decision_log_dir(home.root)),
-        read_outcomes(outcome_log_dir(home.root)),
+        read_decisions(home.decision_log),
+        read_outcomes(home.outcome_log),
         config.name,
         window_s=config.attribution_window_hours * 3600,
     )
     return units, truth
 
 
-def test_ab_interval_covers_the_true_effect(served) -> None:
+def test_ab_interval_covers_the_true_effect(served, wait_until) -> None:
     home, world, client = served
     customers = world.customers.iloc[:4_000]
     config = ab_config("ab", ["no_action"], ["email_20"])
-    units, truth = run_experiment(home, world, client, config, customers, seed=1)
+    units, truth = run_experiment(
+        home, world, client, config, customers, seed=1, wait_until=wait_until
+    )
     assert units.num_rows == len(customers)
     k = world.catalogue.index
     true_effect = float(np.mean(truth[:, k["email_20"]] - truth[:, k["no_action"]]))
@@ -101,11 +103,11 @@ def test_ab_interval_covers_the_true_effect(served) -> None:
     assert not frequentist["srm"]["flag"]
 
 
-def test_aa_reports_no_significant_difference(served) -> None:
+def test_aa_reports_no_significant_difference(served, wait_until) -> None:
     home, world, client = served
     customers = world.customers.iloc[4_000:8_000]
     config = ab_config("aa", ["email_10"], ["email_10"])
-    units, _ = run_experiment(home, world, client, config, customers, seed=2)
+    units, _ = run_experiment(home, world, client, config, customers, seed=2, wait_until=wait_until)
     result = analyze(units, "arm", "control", [CONVERSION])
     assert result["results"][0]["abs"]["p_value"] > 0.05
     assert not result["srm"]["flag"]

@@ -27,7 +27,7 @@ SCORED_VS_RULES = {
     "name": "scored-vs-rules",
     "arms": [
         {"name": "rules", "weight": 0.5, "policy": "rules"},
-        {"name": "scored", "weight": 0.5, "policy": "greedy_epsilon", "model": "champion"},
+        {"name": "scored", "weight": 0.5, "policy": "epsilon_greedy", "model": "champion"},
     ],
     "control": "rules",
     "primary_metric": {"name": "conversion", "kind": "binomial", "column": "converted"},
@@ -239,6 +239,20 @@ def test_html_is_self_contained_with_images(shipped: dict) -> None:
     assert not re.search(r'(src|href)="(https?:)?//', page)
     assert "<style>" in page and 'class="banner ok"' in page and "banner bad" not in page
     assert "SHIP: SCORED" in page.upper() and "guardrail" in page
+
+
+def test_html_shows_each_interval_with_its_own_p(shipped: dict) -> None:
+    """A relative interval that includes 0 gets its own p and no colour of significance."""
+    report = json.loads(json.dumps(shipped))
+    row = primary(report)
+    row["rel"] |= {"ci_low": -0.02, "ci_high": 0.7, "p_value": 0.1}
+    page = render_html(report)
+    head = "<th>abs effect [95%]</th><th>abs p</th><th>adjusted abs p</th>"
+    assert head + "<th>rel lift [95%]</th><th>rel p</th>" in page
+    abs_p = format(row["abs"]["p_value"], ".3g")
+    lift = format(row["rel"]["estimate"], "+.1%")
+    rel = f'<td>{lift}<br><span class="ci">[-2.0%, +70.0%]</span></td><td>0.1</td>'
+    assert f'<td>{abs_p}</td><td class="good">' in page and rel in page
 
 
 def test_html_puts_the_srm_banner_first(srm_flagged: dict) -> None:

@@ -4,7 +4,9 @@ import pytest
 from configs.schema import ExperimentConfig
 from experiments import state
 from experiments.assignment import initial_ranges
-from experiments.router import HOLDOUT, ExperimentRouter, RunningExperiment
+from experiments.router import ExperimentRouter, RunningExperiment
+from liftgate.core.home import Home
+from liftgate.core.vocabulary import HOLDOUT
 
 
 def experiment(name="e", weights=(0.5, 0.5), **extra) -> ExperimentConfig:
@@ -65,22 +67,22 @@ def test_config_rejects_bad_arms() -> None:
         )
 
 
-def test_start_stop_and_restart_with_new_weights_moves_few_units(tmp_path) -> None:
-    state.start(tmp_path, experiment(weights=(0.5, 0.5)))
-    before = state.router_from_state(state.read_state(tmp_path))
-    state.start(tmp_path, experiment(weights=(0.4, 0.6)))
-    after = state.router_from_state(state.read_state(tmp_path))
+def test_start_stop_and_restart_with_new_weights_moves_few_units(home: Home) -> None:
+    state.start(home, experiment(weights=(0.5, 0.5)))
+    before = state.router_from_state(state.read_state(home))
+    state.start(home, experiment(weights=(0.4, 0.6)))
+    after = state.router_from_state(state.read_state(home))
     moved = np.mean([before.assign(u).arm_name != after.assign(u).arm_name for u in IDS])
     assert moved == pytest.approx(0.1, abs=0.01)  # total variation of the weights
-    state.stop(tmp_path, "e")
-    assert state.router_from_state(state.read_state(tmp_path)).assign(IDS[0]) is None
+    state.stop(home, "e")
+    assert state.router_from_state(state.read_state(home)).assign(IDS[0]) is None
 
 
-def test_overlapping_experiments_cannot_run_together(tmp_path) -> None:
-    state.start(tmp_path, experiment("a", layer="l", layer_range=(0.0, 0.6)))
+def test_overlapping_experiments_cannot_run_together(home: Home) -> None:
+    state.start(home, experiment("a", layer="l", layer_range=(0.0, 0.6)))
     with pytest.raises(state.ExperimentStateError, match="overlaps"):
-        state.start(tmp_path, experiment("b", layer="l", layer_range=(0.5, 1.0)))
-    state.start(tmp_path, experiment("c", layer="l", layer_range=(0.6, 1.0)))
+        state.start(home, experiment("b", layer="l", layer_range=(0.5, 1.0)))
+    state.start(home, experiment("c", layer="l", layer_range=(0.6, 1.0)))
 
 
 def test_the_yaml_schedule_bounds_an_experiment() -> None:

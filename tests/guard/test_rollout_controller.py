@@ -1,9 +1,11 @@
 """The rollout controller on a real MLflow registry (no Ray): steps, rollback with an alert,
-promotion and its undo, and the weights/aliases transition under injected failures."""
+promotion and its undo, the weights/aliases transition under injected failures, and what
+`liftgate rollout status` shows."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -14,16 +16,12 @@ from typer.testing import CliRunner
 
 from configs.loader import DEFAULT_DIR, load_config
 from experiments.canary_state import read_split
-from experiments.logs import (
-    DECISION_SCHEMA,
-    OUTCOME_SCHEMA,
-    LogWriter,
-    decision_log_dir,
-    outcome_log_dir,
-)
+from experiments.logs.schema import DecisionRecord, OutcomeRecord
+from experiments.logs.writer import LogWriter
 from liftgate.app.cli.main import app
 from liftgate.core import audit
 from liftgate.core.home import HOME_ENV, Home
+from liftgate.core.vocabulary import EPSILON_GREEDY
 from liftgate.guard.alerts import AlertReceiver
 from liftgate.guard.controller import RolloutController, RolloutError
 from liftgate.guard.state import read_record
@@ -87,7 +85,7 @@ def log_traffic(home: Home, units: int, canary_rate: float, comparison_rate: flo
         probabilities=[0.1],
         chosen="email_10",
         propensity=1.0,
-        policy="greedy_epsilon",
+        policy=EPSILON_GREEDY,
         model_name="m",
         model_version="1",
         model_alias="champion",
@@ -100,23 +98,23 @@ def log_traffic(home: Home, units: int, canary_rate: float, comparison_rate: flo
         request_id=None,
     )
     with (
-        LogWriter(decision_log_dir(home.root), DECISION_SCHEMA) as decisions,
-        LogWriter(outcome_log_dir(home.root), OUTCOME_SCHEMA) as outcomes,
+        LogWriter(home.decision_log, DecisionRecord) as decisions,
+        LogWriter(home.outcome_log, OutcomeRecord) as outcomes,
     ):
         for arm, rate in (("canary", canary_rate), ("baseline", comparison_rate)):
             for i in range(units):
                 decision_id = f"{arm}-{seed}-{i}"
                 decisions.append(
-                    {
+                    DecisionRecord(
                         **base,
-                        "decision_id": decision_id,
-                        "customer_id": f"{arm}{seed}-{i}",
-                        "arm": arm,
-                    }
+                        decision_id=decision_id,
+                        customer_id=f"{arm}{seed}-{i}",
+                        arm=arm,
+                    )
                 )
                 if rng.random() < rate:
                     outcomes.append(
-                        dict(
+                        OutcomeRecord(
                             outcome_id=f"o{decision_id}",
                             decision_id=decision_id,
                             ts=now,
@@ -131,17 +129,17 @@ def log_traffic(home: Home, units: int, canary_rate: float, comparison_rate: flo
 def test_a_regressing_challenger_is_rolled_back_with_an_alert(home, config_dir, receiver):
     guard = controller(home, config_dir)
     record = guard.start(NAME)
-    split, _ = read_split(home.root)
-    assert (record["status"], split.weight, split.challenger) == ("running", 0.1, "2")
+    split, _ = read_split(home)
+    assert (record.status, split.weight, split.challenger) == ("running", 0.1, "2")
     log_traffic(home, units=3_000, canary_rate=0.05, comparison_rate=0.10)
     result = guard.tick(NAME)
     assert result["verdict"]["kind"] == "ROLLBACK"
     assert result["action"]["action"] == "rollback"
     assert result["action"]["seconds_after_verdict"] < 2.0
-    assert read_split(home.root)[0] is None
+    assert read_split(home)[0] is None
     aliases = ModelRegistry(home).aliases(guard.model)
     assert "challenger" not in aliases and aliases["champion"] == "1"
-    assert read_record(home.root, NAME)["status"] == "rolled_back"
+    assert read_record(home, NAME).status == "rolled_back"
     alert = receiver.received[-1]
     assert alert["alert"] == "rollout_rolled_back" and "conversion" in alert["summary"]
     assert alert["evidence"]["kind"] == "ROLLBACK" and alert["action"]["elapsed_s"] < 2.0
@@ -155,13 +153,13 @@ def test_a_good_challenger_is_promoted_step_by_step_and_undone_in_one_command(ho
     assert guard.tick(NAME)["verdict"]["kind"] == "HOLD"  # no exposure yet
     log_traffic(home, units=400, canary_rate=0.1, comparison_rate=0.1, seed=1)
     step = guard.tick(NAME)
-    assert step["verdict"]["kind"] == "PROMOTE" and read_split(home.root)[0].weight == 0.3
+    assert step["verdict"]["kind"] == "PROMOTE" and read_split(home)[0].weight == 0.3
     promoted = guard.tick(NAME)
     assert promoted["action"]["action"] == "promoted"
     registry = ModelRegistry(home)
     aliases = registry.aliases(guard.model)
     assert (aliases["champion"], aliases["previous"]) == ("2", "1") and "challenger" not in aliases
-    assert read_split(home.root)[0] is None
+    assert read_split(home)[0] is None
     result = CliRunner().invoke(app, ["rollback", NAME, "--config-dir", str(config_dir)])
     assert result.exit_code == 0, result.output
     assert registry.aliases(guard.model)["champion"] == "1"
@@ -188,7 +186,7 @@ def test_an_alias_failure_between_weights_and_aliases_is_retried(home, config_di
     guard = controller(home, config_dir, registry=flaky)
     guard.start(NAME)
     record = guard.abort(NAME)
-    assert record["status"] == "aborted" and read_split(home.root)[0] is None
+    assert record.status == "aborted" and read_split(home)[0] is None
     assert "challenger" not in flaky.registry.aliases(guard.model)
 
 
@@ -196,18 +194,18 @@ def test_a_lasting_alias_failure_is_compensated_so_both_sides_agree(home, config
     flaky = FlakyRegistry(ModelRegistry(home), failures=0)
     guard = controller(home, config_dir, registry=flaky)
     guard.start(NAME)
-    before = read_split(home.root)[0]
+    before = read_split(home)[0]
     flaky.failures = 100
     log_traffic(home, units=3_000, canary_rate=0.05, comparison_rate=0.10)
     result = guard.tick(NAME)
     assert result["action"]["action"] == "rollback_failed"
-    split = read_split(home.root)[0]
+    split = read_split(home)[0]
     assert split is not None and split.weight == before.weight  # weights set back
     assert flaky.registry.aliases(guard.model)["challenger"] == "2"  # aliases untouched
-    assert read_record(home.root, NAME)["status"] == "running"  # retried next interval
+    assert read_record(home, NAME).status == "running"  # retried next interval
     flaky.failures = 0
     assert guard.tick(NAME)["action"]["action"] == "rollback"
-    assert read_split(home.root)[0] is None
+    assert read_split(home)[0] is None
 
 
 def test_commands_refuse_what_cannot_be_done(home, config_dir):
@@ -221,3 +219,21 @@ def test_commands_refuse_what_cannot_be_done(home, config_dir):
         guard.start(NAME)
     result = CliRunner().invoke(app, ["rollout", "resume", NAME, "--config-dir", str(config_dir)])
     assert result.exit_code == 1 and "not paused" in result.output
+
+
+def test_status_shows_the_record_the_split_and_the_aliases(home, config_dir):
+    guard = controller(home, config_dir)
+    guard.start(NAME)
+    args = ["rollout", "status", NAME, "--config-dir", str(config_dir)]
+
+    shown = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+    stored = json.loads(home.rollout_record(NAME).read_text())
+    assert shown == {
+        **{key: value for key, value in stored.items() if key != "history"},
+        "serving": read_split(home)[0].to_dict(),
+        "serving_revision": read_split(home)[1],
+        "aliases": ModelRegistry(home).aliases(guard.model),
+        "history": stored["history"][-10:],
+    }
+    text = CliRunner().invoke(app, args).stdout
+    assert f"rollout {NAME}: running" in text and "registry: challenger v2, champion v1" in text

@@ -45,8 +45,8 @@ def wait_for(url: str, predicate, timeout_s: float = 20.0, confirmations: int = 
 def setup(trained: dict, tmp_path: Path) -> tuple[Home, Path]:
     home = Home(tmp_path / "home")
     shutil.copytree(trained["home"].root, home.root)
-    (home.root / "online_store").mkdir(exist_ok=True)
-    shutil.copy(trained["data"] / "customers.parquet", home.root / "online_store")
+    home.customers.parent.mkdir(exist_ok=True)
+    shutil.copy(trained["data"] / "customers.parquet", home.customers)
     config_dir = tmp_path / "configs"
     shutil.copytree(DEFAULT_DIR, config_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     (config_dir / "rollouts" / "e2e-canary.yaml").write_text(yaml.safe_dump(ROLLOUT))
@@ -77,7 +77,7 @@ def test_canary_weights_reach_replicas_in_place_and_abort_takes_the_challenger_o
             expected = "2" if answer["arm"] == "canary" else "1"
             assert answer["model"]["version"] == expected and not answer["fallback"]
         record = controller.abort("e2e-canary")
-        transition = next(e["transition"] for e in reversed(record["history"]) if "transition" in e)
+        transition = next(e["transition"] for e in reversed(record.history) if "transition" in e)
         assert transition["elapsed_s"] < 2.0
         applied_s = wait_for(url, lambda canary: canary is None)
         assert applied_s < 10.0  # the benchmark measures it; here: it happens, quickly

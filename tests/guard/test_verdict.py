@@ -36,7 +36,11 @@ MET = StepProgress(step_index=0, canary_units=20_000, comparison_units=20_000, e
 HEALTHY = GroupOperations(decisions=1_000, errors=1, fallbacks=10, p95_latency_ms=25.0)
 HEALTHY_INTERVAL = OperationsObservation(HEALTHY, HEALTHY)
 DRIFTING = DriftObservation(
-    checked=True, dataset_drift=False, drift_share=0.6, drifted_columns=("age", "income")
+    checked=True,
+    dataset_drift=False,
+    drift_share=0.6,
+    drifted_columns=("age", "income", "recency"),
+    columns=5,
 )
 
 
@@ -229,14 +233,21 @@ def test_drift_follows_on_drift(on_drift: str, kind: VerdictKind) -> None:
     verdict = judge_interval(config, MET, [EQUAL], HEALTHY_INTERVAL, DRIFTING)
     assert verdict.kind == kind
     assert only(verdict, "drift").passed is False
-    assert "drifted columns: age, income" in only(verdict, "drift").detail
+    assert only(verdict, "drift").detail == (
+        "dataset drift: yes — 3 of 5 columns, at or above the 50 % threshold (age, income, recency)"
+    )
 
 
 def test_dataset_drift_counts_below_the_share_and_an_unchecked_report_does_not() -> None:
-    flagged = DriftObservation(checked=True, dataset_drift=True, drift_share=0.2)
+    flagged = DriftObservation(
+        checked=True, dataset_drift=True, drift_share=0.2, drifted_columns=("age",), columns=5
+    )
     verdict = judge_interval(rollout(), MET, [EQUAL], drift=flagged)
     assert verdict.kind == VerdictKind.HOLD
-    assert verdict.summary.startswith("holding: feature drift: dataset drift (drift share 0.20)")
+    assert verdict.summary == (
+        "holding: dataset drift: no — 1 of 5 columns, below the 50 % threshold (age); "
+        "the drift check flagged dataset drift"
+    )
     unchecked = DriftObservation(checked=False, dataset_drift=False, drift_share=0.0)
     verdict = judge_interval(rollout(), MET, [EQUAL], drift=unchecked)
     assert (verdict.kind, only(verdict, "drift").passed) == (VerdictKind.PROMOTE, None)
@@ -274,7 +285,7 @@ def test_precedence_rollback_then_drift_then_minimums() -> None:
     assert judge_interval(rollout(), early, [WORSE], drift=DRIFTING).kind == VerdictKind.ROLLBACK
     drift_first = judge_interval(rollout(), early, [EQUAL], drift=DRIFTING)
     assert drift_first.kind == VerdictKind.HOLD
-    assert drift_first.summary.startswith("holding: feature drift")
+    assert drift_first.summary.startswith("holding: dataset drift: yes — 3 of 5 columns")
     several = judge_interval(rollout(), MET, [WORSE], interval(errors=30), operation_failures=1)
     assert several.kind == VerdictKind.ROLLBACK
     assert "conversion −15.0 %" in several.summary and "error rate 3.0 %" in several.summary

@@ -1,7 +1,7 @@
 """OPE of a challenger scorer on the champion's decision log (experiments.ope.challenger).
 
 The synthetic world (seed 11, 3 000 customers) trains a champion; the champion serves
-greedy-ε decisions (ε = serving.yaml's) that are written to a real decision log and outcome
+ε-greedy decisions (ε = serving.yaml's) that are written to a real decision log and outcome
 log under a temporary LIFTGATE_HOME, with outcomes drawn from the world's truth. Then:
 
 - the champion itself, evaluated as a challenger, passes (every importance weight is 1);
@@ -24,13 +24,8 @@ import pytest
 
 from configs.loader import load_config
 from configs.schema import OpeRequirement
-from experiments.logs import (
-    DECISION_SCHEMA,
-    OUTCOME_SCHEMA,
-    LogWriter,
-    decision_log_dir,
-    outcome_log_dir,
-)
+from experiments.logs.schema import DecisionRecord, OutcomeRecord
+from experiments.logs.writer import LogWriter
 from experiments.ope.challenger import (
     ChallengerEvaluation,
     challenger_policy_probabilities,
@@ -38,9 +33,11 @@ from experiments.ope.challenger import (
     judge,
     relative_threshold,
 )
-from liftgate.core.allocation import greedy_epsilon
+from liftgate.core.allocation import epsilon_greedy
 from liftgate.core.contract import FeatureContract
+from liftgate.core.home import Home
 from liftgate.core.scoring import score_actions
+from liftgate.core.vocabulary import EPSILON_GREEDY, RULES_FALLBACK
 from liftgate.sim.world import World
 from registry.training import train_scorer
 
@@ -84,9 +81,9 @@ def test_probabilities_per_row_candidate_sets_match_the_served_policy():
     assert (dist[~candidates] == 0).all()
     assert (dist[candidates] >= epsilon / k).all()
     np.testing.assert_array_equal(p_chosen, dist[np.arange(n), chosen])
-    for i in range(n):  # the service: candidates in catalogue order, greedy_epsilon
+    for i in range(n):  # the service: candidates in catalogue order, epsilon_greedy
         codes = np.flatnonzero(candidates[i])
-        served = greedy_epsilon(values[i, codes], epsilon, draw=0.0).propensities
+        served = epsilon_greedy(values[i, codes], epsilon, draw=0.0).propensities
         np.testing.assert_allclose(dist[i, codes], served)
 
 
@@ -156,7 +153,7 @@ class Log:
         self.true_reward = true_reward  # (n × K) expected profit per action, from the world
 
     def true_value(self, model, epsilon: float) -> float:
-        """The world's expected profit per decision of the model's greedy-ε policy."""
+        """The world's expected profit per decision of the model's ε-greedy policy."""
         dist, _ = challenger_policy_probabilities(
             expected_values(model, self.features, self.candidates),
             self.candidates,
@@ -176,8 +173,8 @@ def expected_values(model, features: np.ndarray, candidates: np.ndarray) -> np.n
 
 @pytest.fixture(scope="module")
 def log(world: World, champion, tmp_path_factory) -> Log:
-    """N_LOGGED matured greedy-ε decisions of the champion, plus fallback and recent rows."""
-    home = tmp_path_factory.mktemp("home")
+    """N_LOGGED matured ε-greedy decisions of the champion, plus fallback and recent rows."""
+    home = Home(tmp_path_factory.mktemp("home"))
     rng = np.random.default_rng(5)
     epsilon = CONFIG.serving.epsilon
     n = N_LOGGED + N_FALLBACK + N_RECENT
@@ -197,15 +194,15 @@ def log(world: World, champion, tmp_path_factory) -> Log:
     ts = [NOW - dt.timedelta(days=3) + dt.timedelta(seconds=10 * i) for i in range(n)]
     ts[-N_RECENT:] = [NOW - dt.timedelta(minutes=10)] * N_RECENT
     with (
-        LogWriter(decision_log_dir(home), DECISION_SCHEMA, max_rows=n + 1) as decisions,
-        LogWriter(outcome_log_dir(home), OUTCOME_SCHEMA, max_rows=3 * n) as outcomes,
+        LogWriter(home.decision_log, DecisionRecord, max_rows=n + 1) as decisions,
+        LogWriter(home.outcome_log, OutcomeRecord, max_rows=3 * n) as outcomes,
     ):
         for i in range(n):
             fallback = N_LOGGED <= i < N_LOGGED + N_FALLBACK
             codes = np.flatnonzero(candidates[i])
             ranked = codes[np.argsort(-values[i, codes], kind="stable")]  # as the service logs
             decisions.append(
-                dict(
+                DecisionRecord(
                     decision_id=f"d{i}",
                     ts=ts[i],
                     customer_id=str(customers.at[i, "customer_id"]),
@@ -216,7 +213,7 @@ def log(world: World, champion, tmp_path_factory) -> Log:
                     probabilities=[0.0] * len(ranked),
                     chosen=ids[chosen[i]],
                     propensity=1.0 if fallback else float(dist[i, chosen[i]]),
-                    policy="rules_fallback" if fallback else "greedy_epsilon",
+                    policy=RULES_FALLBACK if fallback else EPSILON_GREEDY,
                     model_name="liftgate-scorer",
                     model_version="1",
                     model_alias="champion",
@@ -230,7 +227,7 @@ def log(world: World, champion, tmp_path_factory) -> Log:
                 at = ts[i] + dt.timedelta(minutes=10)
                 for event, value in (("conversion", 1.0), ("revenue", round(basket[i], 2))):
                     outcomes.append(
-                        dict(
+                        OutcomeRecord(
                             outcome_id=f"o{i}{event}",
                             decision_id=f"d{i}",
                             ts=at,
@@ -302,7 +299,7 @@ def test_the_window_and_max_rows_select_the_last_matured_rows(log: Log, champion
 
 
 def test_an_empty_log_fails_with_a_reason(tmp_path, champion):
-    result = evaluate_challenger(tmp_path, CONFIG, champion, OpeRequirement())
+    result = evaluate_challenger(Home(tmp_path), CONFIG, champion, OpeRequirement())
     assert not result.passed and result.n == 0
     assert "no logged decision" in result.reason
     assert result.to_dict()["value"] is None

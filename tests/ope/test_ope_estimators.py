@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from experiments.base_models import default_lightgbm
 from experiments.ope.bootstrap import bootstrap_totals
 from experiments.ope.diagnostics import weight_diagnostics
 from experiments.ope.estimators import dm, dr, estimate_all, ipw, sndr, snipw
@@ -160,7 +161,8 @@ def test_reward_model_is_cross_fitted_and_follows_the_estimator_contract():
     x = rng.random((1_500, 2))
     a = rng.integers(0, 3, 1_500)
     r = x[:, 0] * (a == 2) + rng.normal(0, 0.1, 1_500)
-    model = CrossFittedRewardModel(n_folds=3, num_boost_round=30)
+    fast = default_lightgbm(classifier=False).set_params(n_estimators=30)
+    model = CrossFittedRewardModel(fast, n_folds=3)
     model.fit(x, a, r, n_actions=3)
     assert model.objective_ == "regression" and len(model.models_) == 3
     assert sorted(np.bincount(model.folds_)) == [500, 500, 500]

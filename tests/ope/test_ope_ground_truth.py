@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from configs.loader import load_config
+from experiments.base_models import default_lightgbm
 from experiments.ope.estimators import estimate_all
 from experiments.ope.policies import deterministic
 from experiments.ope.reward_model import CrossFittedRewardModel, contract_features
@@ -36,7 +37,10 @@ def run_seed(seed: int) -> dict[str, dict[str, tuple[float, float, float, float]
     k = len(world.action_ids)
     x, categorical = contract_features(logged, CONTRACT)
     q_hat = CrossFittedRewardModel(
-        n_folds=2, num_boost_round=100, categorical_features=categorical, random_state=seed
+        default_lightgbm(classifier=True, random_state=seed).set_params(n_estimators=100),
+        n_folds=2,
+        categorical_features=categorical,
+        random_state=seed,
     ).fit_predict(x, action, reward, n_actions=k)
     targets = {
         "oracle": world.oracle_actions(logged),

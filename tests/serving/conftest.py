@@ -9,15 +9,11 @@ import pyarrow as pa
 import pytest
 
 from configs.loader import load_config
-from experiments.logs import (
-    DECISION_SCHEMA,
-    OUTCOME_SCHEMA,
-    LogWriter,
-    decision_log_dir,
-    outcome_log_dir,
-)
+from experiments.logs.schema import DecisionRecord, OutcomeRecord
+from experiments.logs.writer import LogWriter
 from liftgate.core.catalogue import ActionCatalogue
 from liftgate.core.contract import FeatureContract
+from liftgate.core.home import Home
 from liftgate.core.scoring import score_actions
 from liftgate.sim.world import World
 from registry.training import train_scorer
@@ -69,7 +65,7 @@ class LocalStages:
 
         if self.model is None:
             raise ModelUnavailable("no model")
-        if self.score_delay_s:
+        if self.score_delay_s:  # a slow model: the delay is what the budget tests exercise
             await asyncio.sleep(self.score_delay_s)
         return score_actions(self.model, features, codes, self.costs), ServedModel(
             "liftgate-scorer", "7", "champion"
@@ -95,8 +91,8 @@ def make_service(stages: LocalStages, tmp_path: Path):
             model_alias="champion",
             epsilon=0.1,
             scoring_budget_s=0.05,
-            decision_log=LogWriter(decision_log_dir(tmp_path), DECISION_SCHEMA),
-            outcome_log=LogWriter(outcome_log_dir(tmp_path), OUTCOME_SCHEMA),
+            decision_log=LogWriter(Home(tmp_path).decision_log, DecisionRecord),
+            outcome_log=LogWriter(Home(tmp_path).outcome_log, OutcomeRecord),
             decision_ids=DecisionIds(b"test key"),
             remote_scoring=True,  # the slow-scoring test awaits; a remote stage is cut
         )

@@ -6,9 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from experiments.canary import BASELINE, CANARY, STABLE, CanarySplit
+from experiments.canary import CanarySplit
 from experiments.canary_state import read_split, write_split
-from experiments.logs import decision_log_dir, read_decisions
+from experiments.logs.reader import read_decisions
+from liftgate.core.home import Home
+from liftgate.core.vocabulary import BASELINE, CANARY, STABLE
 from serving.api_models import DecideRequest
 
 CUSTOMERS = [f"customer-{i}" for i in range(4_000)]
@@ -55,11 +57,11 @@ def test_a_baseline_needs_a_weight_of_at_most_a_half() -> None:
 
 
 def test_the_weights_file_keeps_the_split_and_counts_revisions(tmp_path) -> None:
-    assert read_split(tmp_path) == (None, 0)
-    written = write_split(tmp_path, split(0.05))
-    assert written.revision == 1 and read_split(tmp_path) == (written, 1)
-    assert write_split(tmp_path, None) is None
-    assert read_split(tmp_path) == (None, 2)
+    assert read_split(Home(tmp_path)) == (None, 0)
+    written = write_split(Home(tmp_path), split(0.05))
+    assert written.revision == 1 and read_split(Home(tmp_path)) == (written, 1)
+    assert write_split(Home(tmp_path), None) is None
+    assert read_split(Home(tmp_path)) == (None, 2)
 
 
 def test_the_service_scores_canary_customers_with_the_challenger(
@@ -84,5 +86,5 @@ def test_the_service_scores_canary_customers_with_the_challenger(
         assert answer["experiment"] == "rollout/r" and answer["arm"] == variant
         assert ref == ("7" if variant == CANARY else None)
     service.decision_log.flush()
-    logged = read_decisions(decision_log_dir(tmp_path)).to_pandas()
+    logged = read_decisions(Home(tmp_path).decision_log).to_pandas()
     assert set(logged["arm"]) == {CANARY, BASELINE, STABLE}

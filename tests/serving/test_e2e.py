@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from configs.loader import load_config
-from experiments.logs import decision_log_dir, decisions_with_outcomes, read_decisions
+from experiments.logs.reader import decisions_with_outcomes, read_decisions
 from liftgate.app import runner
 from liftgate.core.home import Home
 from liftgate.sim.world import World
@@ -31,8 +31,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     World(seed=5, n_customers=4_000).write(world_dir, rows=30_000)
     summary = train_and_register(world_dir, CONFIG, ModelRegistry(home, CONFIG.models.registry))
     assert summary["aliases"] == ["champion"]
-    (home.root / "online_store").mkdir()
-    shutil.copy(world_dir / "customers.parquet", home.root / "online_store" / "customers.parquet")
+    home.customers.parent.mkdir()
+    shutil.copy(world_dir / "customers.parquet", home.customers)
     return home
 
 
@@ -57,11 +57,11 @@ def test_ray_serve_decide_log_outcome_join_and_replay(home: Home, free_port: int
             assert "liftgate_model_info" in metrics
     finally:
         runner.stop_process(info["pid"])
-    logged = read_decisions(decision_log_dir(home.root))
+    logged = read_decisions(home.decision_log)
     assert sorted(logged.column("decision_id").to_pylist()) == sorted(
         a["decision_id"] for a in answers
     )
-    joined = {r["decision_id"]: r for r in decisions_with_outcomes(home.root).to_pylist()}
+    joined = {r["decision_id"]: r for r in decisions_with_outcomes(home).to_pylist()}
     assert all(joined[a["decision_id"]]["converted"] for a in converted)
     assert sum(r["converted"] for r in joined.values()) == len(converted)
     result = replay(answers[0]["decision_id"], CONFIG, home)
@@ -69,12 +69,26 @@ def test_ray_serve_decide_log_outcome_join_and_replay(home: Home, free_port: int
     assert result["chosen_replayed"] == answers[0]["chosen"]
 
 
+def test_a_normal_stop_is_clean(home: Home, free_port: int, wait_until) -> None:
+    """`liftgate stop` (SIGTERM) shuts Serve down without Ray's SIGTERM stack frames."""
+    home.service_log.parent.mkdir(parents=True, exist_ok=True)
+    home.service_log.touch()
+    start = home.service_log.stat().st_size  # the module's other tests share the log
+    runner.serve_detached(home, "127.0.0.1", free_port, "fused", CONFIG.directory)
+    assert wait_until(home.service_state.exists, timeout_s=30)  # written once ready
+    assert runner.stop_service(home) is not None
+    log = home.service_log.read_bytes()[start:].decode(errors="replace")
+    assert "Traceback" not in log and "SIGTERM received" not in log, log
+    assert "liftgate stopped: Serve and Ray shut down" in log, log
+    assert not home.service_state.exists()
+
+
 def test_registry_without_a_champion_serves_the_fallback_and_is_not_ready(
     home: Home, tmp_path: Path
 ) -> None:
     empty = Home(tmp_path / "empty").ensure()
-    (empty.root / "online_store").mkdir()
-    shutil.copy(home.root / "online_store" / "customers.parquet", empty.root / "online_store")
+    empty.customers.parent.mkdir()
+    shutil.copy(home.customers, empty.customers)
     with TestClient(create_local_app(CONFIG, empty, wait_s=5)) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["models"] is False

@@ -1,7 +1,9 @@
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
-from experiments.logs import decision_log_dir, read_decisions
+from experiments.logs.reader import read_decisions
+from liftgate.core.home import Home
 from serving.http import create_api
 
 
@@ -102,7 +104,7 @@ def test_n_requests_give_n_log_rows(client, tmp_path) -> None:
         for i in range(40)
     ]
     client.app.state.service.close()
-    logged = read_decisions(decision_log_dir(tmp_path)).column("decision_id").to_pylist()
+    logged = read_decisions(Home(tmp_path).decision_log).column("decision_id").to_pylist()
     assert sorted(logged) == sorted(ids)
 
 
@@ -110,7 +112,11 @@ def test_health_readiness_metrics_and_openapi(client) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "canary": None}
     assert client.get("/readyz").status_code == 200
     client.post("/v1/decide", json={"customer_id": "c1"})
-    metrics = client.get("/metrics").text
-    assert 'liftgate_stage_seconds_count{stage="scoring"} 1.0' in metrics
+    samples = {
+        (s.name, s.labels.get("stage")): s.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for s in family.samples
+    }
+    assert samples["liftgate_stage_seconds_count", "scoring"] == 1
     assert "/v1/decide" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200

@@ -12,7 +12,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from experiments import state as experiment_state
 from experiments.bandits.spec import BanditSpec
 from experiments.bandits.store import BanditStore
 from experiments.bandits.updater import settle_seconds, update_bandit
+from experiments.logs.reader import read_decisions, read_outcomes
 from liftgate.app import runner
 from liftgate.core.home import Home
 from liftgate.sim.world import World
@@ -65,9 +66,9 @@ def home() -> Iterator[Home]:
     World(seed=5, n_customers=4_000).write(world_dir, rows=30_000)
     summary = train_and_register(world_dir, CONFIG, ModelRegistry(home, CONFIG.models.registry))
     assert summary["aliases"] == ["champion"]
-    (root / "online_store").mkdir()
-    shutil.copy(world_dir / "customers.parquet", root / "online_store" / "customers.parquet")
-    experiment_state.start(root, EXPERIMENT)
+    home.customers.parent.mkdir()
+    shutil.copy(world_dir / "customers.parquet", home.customers)
+    experiment_state.start(home, EXPERIMENT)
     yield home
     shutil.rmtree(root, ignore_errors=True)
 
@@ -83,6 +84,15 @@ def serving(home: Home, port: int) -> Iterator[str]:
         runner.stop_process(info["pid"])
 
 
+def flushed(home: Home, decided: list[dict], rewarded: list[dict]) -> bool:
+    """Whether the workers' logs hold every decision made and an outcome for each rewarded one."""
+    decisions = set(read_decisions(home.decision_log)["decision_id"].to_pylist())
+    outcomes = set(read_outcomes(home.outcome_log)["decision_id"].to_pylist())
+    return all(a["decision_id"] in decisions for a in decided) and all(
+        a["decision_id"] in outcomes for a in rewarded
+    )
+
+
 def decide_all(url: str, customers: range) -> list[dict]:
     with httpx.Client(base_url=url, timeout=10) as client:
         return [
@@ -90,7 +100,9 @@ def decide_all(url: str, customers: range) -> list[dict]:
         ]
 
 
-def test_bandit_state_survives_a_restart_and_is_what_is_served(home: Home, free_port: int) -> None:
+def test_bandit_state_survives_a_restart_and_is_what_is_served(
+    home: Home, free_port: int, wait_until: Callable[..., bool]
+) -> None:
     port = free_port
     started = time.monotonic()
     with serving(home, port) as url:
@@ -103,13 +115,16 @@ def test_bandit_state_survives_a_restart_and_is_what_is_served(home: Home, free_
             for answer in converted:
                 outcome = {"decision_id": answer["decision_id"], "event": "conversion"}
                 assert client.post("/v1/outcomes", json=outcome).status_code == 200
-        time.sleep(CONFIG.serving.decision_log.max_age_s + 1.5)  # the workers flush their logs
+        assert wait_until(
+            lambda: flushed(home, first, converted),
+            timeout_s=CONFIG.serving.decision_log.max_age_s + 30,
+        ), "the workers did not flush their decision and outcome logs"
         closed = dt.datetime.now(dt.UTC) + dt.timedelta(
             hours=WINDOW_HOURS, seconds=settle_seconds(CONFIG)
         )
         summary = update_bandit(home, CONFIG, SPEC.name, now=closed)
         assert summary["learned"] == len(learner)
-    persisted = json.loads(BanditStore(home.root, SPEC.name).path.read_text())
+    persisted = json.loads(BanditStore(home, SPEC.name).path.read_text())
     assert persisted["policy"]["n_updates"] == len(learner)
     email_20 = SPEC.action_ids.index("email_20")
     assert persisted["policy"]["state"]["alpha_"][email_20] == 1 + len(converted)
@@ -118,7 +133,7 @@ def test_bandit_state_survives_a_restart_and_is_what_is_served(home: Home, free_
         second = decide_all(url, range(80, 140))
     print(f"two starts and stops of the application: {time.monotonic() - started:.0f} s")
 
-    restored = BanditStore(home.root, SPEC.name).read()
+    restored = BanditStore(home, SPEC.name).read()
     assert restored.policy.state_dict() == persisted["policy"]  # nothing new had closed
     served = ServedBandit(SPEC, restored.policy)
     learner = [a for a in second if a["arm"] == "learner"]

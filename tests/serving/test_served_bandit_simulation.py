@@ -16,7 +16,7 @@ from configs.schema import ExperimentConfig
 from experiments import state as experiment_state
 from experiments.bandits.store import BanditStore
 from experiments.bandits.updater import settle_seconds
-from experiments.logs import decision_log_dir, read_decisions
+from experiments.logs.reader import read_decisions
 from liftgate.core.home import Home
 from serving.api_models import DecideRequest, OutcomeRequest
 from serving.bandit_arm import BanditProvider
@@ -69,8 +69,8 @@ def test_the_served_bandit_shifts_toward_the_best_action(make_service, world, tm
             "primary_metric": {"name": "conversion", "kind": "binomial", "column": "converted"},
         }
     )
-    experiment_state.start(tmp_path, experiment)
-    router = experiment_state.router_from_state(experiment_state.read_state(tmp_path))
+    experiment_state.start(Home(tmp_path), experiment)
+    router = experiment_state.router_from_state(experiment_state.read_state(Home(tmp_path)))
     clock = Clock()
     provider = BanditProvider(CONFIG, Home(tmp_path), clock=clock)
     provider.refresh(router)
@@ -105,13 +105,13 @@ def test_the_served_bandit_shifts_toward_the_best_action(make_service, world, tm
     learner = [a for a in answers if a["arm"] == "learner"]
     assert {a["policy"] for a in learner} == {"bandit:thompson"}
     assert not any(a["fallback"] for a in answers)
-    state = BanditStore(tmp_path, "bandit-sim").read()
+    state = BanditStore(Home(tmp_path), "bandit-sim").read()
     assert state.policy.n_updates_ == state.counts.sum() > 0.8 * ROUNDS * DECISIONS_PER_ROUND
     print(f"share of {best} on the learner arm by round: {[round(s, 3) for s in shares]}")
     assert best == "email_20" and shares[-1] > shares[0] + 0.3 and shares[-1] > 0.6, shares
 
     service.close()
-    logged = read_decisions(decision_log_dir(tmp_path)).to_pylist()
+    logged = read_decisions(Home(tmp_path).decision_log).to_pylist()
     by_id = {a["decision_id"]: a for a in learner}
     for row in logged:
         if row["decision_id"] in by_id:

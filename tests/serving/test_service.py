@@ -4,8 +4,9 @@ import time
 import numpy as np
 import pytest
 
-from experiments.logs import decision_log_dir, decisions_with_outcomes, read_decisions
-from liftgate.core.allocation import POLICY_FALLBACK, POLICY_GREEDY_EPSILON
+from experiments.logs.reader import decisions_with_outcomes, read_decisions
+from liftgate.core.home import Home
+from liftgate.core.vocabulary import EPSILON_GREEDY, RULES_FALLBACK
 from serving.api_models import DecideRequest, OutcomeRequest
 from serving.service import InvalidRequest
 
@@ -21,7 +22,7 @@ def test_decision_ranks_eligible_actions_by_expected_value(make_service, world) 
     values = [r["expected_value"] for r in answer["ranked"]]
     assert values == sorted(values, reverse=True)
     assert "push_reminder" not in [r["action"] for r in answer["ranked"]]  # eligibility
-    assert answer["policy"] == POLICY_GREEDY_EPSILON and not answer["fallback"]
+    assert answer["policy"] == EPSILON_GREEDY and not answer["fallback"]
     chosen = answer["chosen"]
     greedy = answer["ranked"][0]["action"]
     k = len(answer["ranked"])
@@ -64,7 +65,7 @@ def test_feature_store_failure_answers_from_the_fallback(make_service, stages) -
     service = make_service()
     answer = decide(service, customer_id="c0000001")
     assert answer["fallback"] and answer["fallback_reason"] == "feature_store_error"
-    assert answer["policy"] == POLICY_FALLBACK and answer["propensity"] == 1.0
+    assert answer["policy"] == RULES_FALLBACK and answer["propensity"] == 1.0
     assert answer["chosen"] == "email_10"  # first of the fallback order that is eligible
     metrics = service.metrics.exposition().decode()
     assert 'liftgate_fallbacks_total{reason="feature_store_error"} 1.0' in metrics
@@ -90,7 +91,7 @@ def test_every_decision_is_logged_with_its_snapshot(make_service, tmp_path, stor
     service = make_service()
     answers = [decide(service, customer_id=f"c{i:07d}") for i in range(25)]
     service.close()
-    log = read_decisions(decision_log_dir(tmp_path)).to_pylist()
+    log = read_decisions(Home(tmp_path).decision_log).to_pylist()
     assert sorted(r["decision_id"] for r in log) == sorted(a["decision_id"] for a in answers)
     by_id = {r["decision_id"]: r for r in log}
     for answer in answers:
@@ -113,7 +114,7 @@ def test_outcomes_join_to_their_decisions_and_unknown_ones_are_kept(make_service
     unknown = service.record_outcome(OutcomeRequest(decision_id="never-made", event="conversion"))
     service.close()
     assert known["known_decision"] and not unknown["known_decision"]
-    joined = decisions_with_outcomes(tmp_path).to_pylist()
+    joined = decisions_with_outcomes(Home(tmp_path)).to_pylist()
     assert joined[0]["converted"] and joined[0]["revenue"] == 42.5
 
 
@@ -137,8 +138,8 @@ def test_experiment_arms_decide_policy_actions_and_are_logged(make_service, tmp_
             "primary_metric": {"name": "conversion", "kind": "binomial", "column": "converted"},
         }
     )
-    state.start(tmp_path, config)
-    router = state.router_from_state(state.read_state(tmp_path))
+    state.start(Home(tmp_path), config)
+    router = state.router_from_state(state.read_state(Home(tmp_path)))
     service = make_service(experiments=lambda: router)
     answers = [decide(service, customer_id=f"c{i:07d}") for i in range(60)]
     assert {a["arm"] for a in answers} == {"rules", "discount"}
@@ -150,5 +151,5 @@ def test_experiment_arms_decide_policy_actions_and_are_logged(make_service, tmp_
         else:
             assert a["chosen"] == "email_20" and a["propensity"] == pytest.approx(1.0)
     service.close()
-    logged = {r["decision_id"]: r for r in read_decisions(decision_log_dir(tmp_path)).to_pylist()}
+    logged = {r["decision_id"]: r for r in read_decisions(Home(tmp_path).decision_log).to_pylist()}
     assert all(logged[a["decision_id"]]["arm"] == a["arm"] for a in answers)

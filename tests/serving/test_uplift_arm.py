@@ -14,14 +14,15 @@ import pytest
 from configs.loader import ConfigError, load_config, load_file
 from configs.schema import ExperimentConfig
 from experiments.assignment import initial_ranges
-from experiments.logs import decision_log_dir, read_decisions
+from experiments.base_models import default_lightgbm
+from experiments.logs.reader import read_decisions
 from experiments.router import Assignment, ExperimentRouter, RunningExperiment
 from experiments.uplift.data import two_arm_data
 from experiments.uplift.t_learner import TLearner
-from liftgate.core.allocation import POLICY_FALLBACK
 from liftgate.core.contract import FeatureContract
 from liftgate.core.home import Home
 from liftgate.core.scoring import score_actions
+from liftgate.core.vocabulary import RULES_FALLBACK
 from serving.api_models import DecideRequest
 from serving.arm_policies import ArmPolicies, default_providers
 from serving.uplift_arm import (
@@ -39,7 +40,8 @@ COST = 0.05  # email_20's contact cost over no_action's (actions.yaml)
 @pytest.fixture(scope="module")
 def uplift_model(world):
     data = two_arm_data(world.logged(rows=30_000), TREATMENT, CONTROL, CONTRACT)
-    model = TLearner(n_estimators=40, categorical_features=data.categorical)
+    fast = default_lightgbm(classifier=True).set_params(n_estimators=40)
+    model = TLearner(fast, categorical_features=data.categorical)
     return model.fit(data.X, data.treatment, data.y)
 
 
@@ -118,7 +120,7 @@ def test_choices_follow_the_rule_and_the_log_has_exact_propensities(
     assert set(greedy_choices) == {TREATMENT, CONTROL}  # the rule discriminates
     explored = sum(a["chosen"] != g for a, g in zip(targeted, greedy_choices, strict=True))
     assert 0 < explored < len(targeted) * 0.25
-    log = read_decisions(decision_log_dir(tmp_path)).to_pylist()
+    log = read_decisions(Home(tmp_path).decision_log).to_pylist()
     logged = {r["decision_id"]: r for r in log if r["arm"] == "targeted"}
     assert {d: r["propensity"] for d, r in logged.items()} == expected
     assert {r["policy"] for r in logged.values()} == {"uplift_targeting"}
@@ -175,7 +177,7 @@ def test_a_missing_model_answers_from_the_rules_fallback(make_service, tmp_path)
     assert targeted
     for answer in targeted:
         assert answer["fallback_reason"] == "policy_unavailable"
-        assert answer["policy"] == POLICY_FALLBACK and answer["propensity"] == 1.0
+        assert answer["policy"] == RULES_FALLBACK and answer["propensity"] == 1.0
 
 
 def test_models_load_once_per_file_version_and_bad_files_are_named(

@@ -15,19 +15,15 @@ from typer.testing import CliRunner
 
 from configs.loader import DEFAULT_DIR, ConfigError, load_config
 from configs.schema import ExperimentConfig, FeatureSpec
-from experiments.logs import (
-    DECISION_SCHEMA,
-    OUTCOME_SCHEMA,
-    LogWriter,
-    decision_log_dir,
-    outcome_log_dir,
-)
+from experiments.logs.schema import DecisionRecord, OutcomeRecord
+from experiments.logs.writer import LogWriter
 from experiments.report.data import experiment_report
 from experiments.report.render import render_html
 from experiments.stats.aggregate import MetricSpec
 from experiments.uplift.segments import segment_effects, segment_labels, segment_specs
 from liftgate.app.cli.main import app
 from liftgate.core.contract import FeatureContract
+from liftgate.core.home import HOME_ENV, Home
 from liftgate.sim.world import World
 
 CONFIG = load_config()
@@ -172,8 +168,8 @@ def test_report_command_prints_the_segments_from_the_logs(tmp_path, monkeypatch)
     (tmp_path / "experiments").mkdir()
     document = report_config(segment_by=["segment"]).model_dump(mode="json")
     (tmp_path / "experiments" / "email-20.yaml").write_text(yaml.safe_dump(document))
-    home = tmp_path / "home"
-    monkeypatch.setenv("LIFTGATE_HOME", str(home))
+    home = Home(tmp_path / "home")
+    monkeypatch.setenv(HOME_ENV, str(home.root))
     rng = np.random.default_rng(0)
     row = dict(
         contract_version="1", actions=["a"], scores=[1.0], probabilities=[0.1], chosen="a",
@@ -183,8 +179,8 @@ def test_report_command_prints_the_segments_from_the_logs(tmp_path, monkeypatch)
     )  # fmt: skip
     segment = CONTRACT.names.index("segment")
     with (
-        LogWriter(decision_log_dir(home), DECISION_SCHEMA, max_rows=10**6) as decisions,
-        LogWriter(outcome_log_dir(home), OUTCOME_SCHEMA, max_rows=10**6) as outcomes,
+        LogWriter(home.decision_log, DecisionRecord, max_rows=10**6) as decisions,
+        LogWriter(home.outcome_log, OutcomeRecord, max_rows=10**6) as outcomes,
     ):
         for i in range(2_000):
             features = [0.0] * len(CONTRACT.names)
@@ -192,13 +188,14 @@ def test_report_command_prints_the_segments_from_the_logs(tmp_path, monkeypatch)
             ts = T0 + dt.timedelta(minutes=i)
             arm = "treatment" if rng.random() < 0.5 else "control"
             decisions.append(
-                {**row, "decision_id": f"d{i}", "ts": ts, "customer_id": f"c{i}", "arm": arm,
-                 "features": features}
+                DecisionRecord(**row, decision_id=f"d{i}", ts=ts, customer_id=f"c{i}", arm=arm,
+                               features=features)
             )  # fmt: skip
             if rng.random() < 0.1:
                 outcomes.append(
-                    {"outcome_id": f"o{i}", "decision_id": f"d{i}", "ts": ts, "event": "conversion",
-                     "value": 1.0, "received_ts": ts, "known_decision": True}
+                    OutcomeRecord(outcome_id=f"o{i}", decision_id=f"d{i}", ts=ts,
+                                  event="conversion", value=1.0, received_ts=ts,
+                                  known_decision=True)
                 )  # fmt: skip
     args = ["experiment", "report", "email-20", "--config-dir", str(tmp_path)]
     report = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)

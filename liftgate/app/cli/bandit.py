@@ -1,175 +1,40 @@
-"""`liftgate simulate bandit` (regret on the synthetic world) and `liftgate bandit update /
-status` (the served bandits' learning).
-
-Mounted on the main app by :func:`register`: a ``simulate`` sub-app holding ``bandit``, and
-a ``bandit`` sub-app holding ``update`` and ``status``.
-Importing this module is cheap (typer and the standard library); NumPy, the world and
-matplotlib are imported when the command runs. Output conventions and error translation are
-`liftgate.app.cli.common`'s: a table on stdout, or with ``--json`` exactly one JSON document;
-bad input exits 2 with a message naming the option.
-"""
+"""`liftgate bandit update` and `liftgate bandit status`: the served bandits' learning."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from liftgate.app.cli.common import ConfigDirOption, JsonOption, emit, failures, say
+from liftgate.app.cli.common import ConfigDirOption, JsonOption, session
+from liftgate.app.cli.group import CommandGroup
+from liftgate.app.cli.output import emit, print_table, table_of
 
-DEFAULT_POLICIES = "thompson,ucb,egreedy,linucb,lints,gaussian_ts,random"
-
-
-def register(app: typer.Typer) -> None:
-    """Mount ``simulate bandit`` and ``bandit update|status`` on ``app``."""
-    simulate_app = typer.Typer(no_args_is_help=True, help="Simulations on the synthetic world.")
-    simulate_app.command("bandit")(bandit_command)
-    app.add_typer(simulate_app, name="simulate")
-    served_app = typer.Typer(no_args_is_help=True, help="Served bandits: learn and inspect.")
-    served_app.command("update")(update_command)
-    served_app.command("status")(status_command)
-    app.add_typer(served_app, name="bandit")
+app = CommandGroup(help="Served bandits: learn and inspect.")
 
 
-def parse_policies(text: str) -> list[str]:
-    """``a,b,c`` → names, checked against the known policies (``--policies`` in errors)."""
-    from experiments.bandits.policies import POLICY_CLASSES
-
-    names = [p.strip() for p in text.split(",") if p.strip()]
-    if not names:
-        raise ValueError(
-            f"--policies: expected a comma-separated list of {', '.join(POLICY_CLASSES)}"
-        )
-    unknown = [p for p in names if p not in POLICY_CLASSES]
-    if unknown:
-        raise ValueError(
-            f"--policies: unknown {', '.join(repr(u) for u in unknown)}; "
-            f"expected some of {', '.join(POLICY_CLASSES)}"
-        )
-    if len(set(names)) != len(names):
-        raise ValueError(f"--policies: a policy is listed twice in {text!r}")
-    return names
-
-
-def plot_regret(result: dict[str, Any], path: Path) -> None:
-    """A PNG of the cumulative regret curves."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, summary in result["policies"].items():
-        ax.plot(result["curve_rounds"], summary["curve"], label=name)
-    ax.set_xlabel("round")
-    ax.set_ylabel(f"cumulative regret ({result['reward']})")
-    ax.set_title(
-        f"Bandit regret on the synthetic world (seed {result['seed']}, "
-        f"delay {result['delay_rounds']:g}, batch {result['batch']})"
-    )
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def render_table(result: dict[str, Any]) -> None:
-    rows = sorted(result["policies"].items(), key=lambda item: item[1]["regret"])
-    typer.echo(
-        f"{result['rounds']:,} rounds, seed {result['seed']}, reward {result['reward']}, "
-        f"delay {result['delay_rounds']:g} rounds, batch {result['batch']} "
-        f"(oracle mean reward {result['oracle_mean_reward']:.4f})"
-    )
-    typer.echo(f"{'policy':<12} {'regret':>12} {'mean reward':>12}")
-    for name, summary in rows:
-        typer.echo(f"{name:<12} {summary['regret']:>12,.1f} {summary['mean_reward']:>12.4f}")
-
-
-def bandit_command(
-    policies: Annotated[
-        str, typer.Option("--policies", help="Comma-separated policies.")
-    ] = DEFAULT_POLICIES,
-    rounds: Annotated[int, typer.Option("--rounds", help="Decisions per policy.")] = 20_000,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    customers: Annotated[int, typer.Option("--customers", help="World population.")] = 5_000,
-    reward: Annotated[str, typer.Option("--reward", help="conversion | profit")] = "conversion",
-    delay_rounds: Annotated[
-        float, typer.Option("--delay-rounds", help="Median outcome delay, in rounds.")
-    ] = 0.0,
-    batch: Annotated[int, typer.Option("--batch", help="Rounds between policy updates.")] = 100,
-    plot: Annotated[
-        Path | None, typer.Option("--plot", help="Write a PNG of the regret curves.")
-    ] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Cumulative regret of bandit policies against the world's oracle, on the same arrivals."""
-    with failures():
-        names = parse_policies(policies)
-        if rounds < 1:
-            raise ValueError(f"--rounds: must be ≥ 1; got {rounds}")
-        if customers < 1:
-            raise ValueError(f"--customers: must be ≥ 1; got {customers}")
-        if batch < 1:
-            raise ValueError(f"--batch: must be ≥ 1; got {batch}")
-        if delay_rounds < 0:
-            raise ValueError(f"--delay-rounds: must be ≥ 0; got {delay_rounds}")
-        if reward not in ("conversion", "profit"):
-            raise ValueError(f"--reward: expected conversion or profit; got {reward!r}")
-        if reward == "profit" and "thompson" in names:
-            raise ValueError(
-                "--policies: thompson (Beta–Bernoulli) needs --reward conversion; "
-                "use gaussian_ts for profit"
-            )
-        if plot is not None and not plot.parent.exists():
-            raise ValueError(f"--plot: directory {plot.parent} does not exist")
-        from liftgate.sim.bandit_arena import simulate
-
-        say(f"simulating {', '.join(names)} for {rounds:,} rounds …")
-        result = simulate(
-            names,
-            rounds=rounds,
-            seed=seed,
-            n_customers=customers,
-            reward=reward,
-            delay_rounds=delay_rounds,
-            batch=batch,
-        )
-    if plot is not None:
-        plot_regret(result, plot)
-        say(f"wrote {plot}")
-    document = {
-        "rounds": result["rounds"],
-        "seed": result["seed"],
-        "reward": result["reward"],
-        "delay_rounds": result["delay_rounds"],
-        "batch": result["batch"],
-        "oracle_mean_reward": result["oracle_mean_reward"],
-        "curve_rounds": result["curve_rounds"],
-        "policies": result["policies"],
-    }
-    emit(document, as_json, lambda: render_table(result))
-
-
-def update_command(
+@app.command("update")
+def update(
+    ctx: typer.Context,
     name: Annotated[
         str | None, typer.Argument(help="A bandit experiment; default: every running one.")
     ] = None,
-    config_dir_: ConfigDirOption = None,
+    _config_dir: ConfigDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Learn the decisions whose attribution window has closed (the replicas do it too, every
-    `bandit.update_every_s`); each decision is learned once."""
-    from experiments.bandits.updater import running_bandits, update_bandit
-    from liftgate.app.cli.common import load_checked_config
-    from liftgate.core.home import Home
+    `bandit.update_every_s`); each decision is learned once.
 
-    with failures():
-        config = load_checked_config(config_dir_)
-        home = Home.from_env()
-        names = [name] if name else running_bandits(home.root)
-        results = [update_bandit(home, config, n) for n in names]
+    **Examples:**
+
+    * `liftgate bandit update`
+    * `liftgate bandit update bandit-offers --json`
+    """
+    from experiments.bandits.updater import running_bandits, update_bandit
+
+    cli = session(ctx)
+    names = [name] if name else running_bandits(cli.home)
+    results = [update_bandit(cli.home, cli.config, n) for n in names]
 
     def render() -> None:
         if not results:
@@ -183,38 +48,54 @@ def update_command(
     emit(results, as_json, render)
 
 
-def status_command(name: str, config_dir_: ConfigDirOption = None, as_json: JsonOption = False):
-    """Learned decisions, mean reward and served propensity per action; watermark, updates."""
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A bandit experiment (configs/experiments/).")],
+    _config_dir: ConfigDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Learned decisions, mean reward and served propensity per action; watermark, updates.
+
+    **Examples:**
+
+    * `liftgate bandit status bandit-offers`
+    * `liftgate bandit status bandit-offers --json`
+    """
     from experiments.bandits.spec import BanditSpec
     from experiments.bandits.store import BanditState, BanditStore
     from experiments.bandits.updater import bandit_experiment
-    from liftgate.app.cli.common import load_checked_config
     from liftgate.core.contract import FeatureContract
-    from liftgate.core.home import Home
     from serving.bandit_arm import bandit_status
 
-    with failures():
-        config = load_checked_config(config_dir_)
-        home = Home.from_env()
-        experiment = bandit_experiment(home.root, config, name)
-        spec = BanditSpec(experiment, config.features, config.actions)
-        store = BanditStore(home.root, name)
-        state = store.read() or BanditState.initial(spec)
-        default_customer, _ = FeatureContract(config.features).transform_row({})
-        status = {**bandit_status(spec, state, default_customer), "state": str(store.path)}
+    cli = session(ctx)
+    config, home = cli.config, cli.home
+    experiment = bandit_experiment(home, config, name)
+    spec = BanditSpec(experiment, config.features, config.actions)
+    store = BanditStore(home, name)
+    state = store.read() or BanditState.initial(spec)
+    default_customer, _ = FeatureContract(config.features).transform_row({})
+    result = {**bandit_status(spec, state, default_customer), "state": str(store.path)}
 
     def render() -> None:
         typer.echo(
-            f"{name}: {status['policy']}, reward {status['reward']}; "
-            f"{status['n_updates']:,} decisions learned in {status['n_runs']} runs, "
-            f"watermark {status['watermark'] or 'none yet'}"
+            f"{name}: {result['policy']}, reward {result['reward']}; "
+            f"{result['n_updates']:,} decisions learned in {result['n_runs']} runs, "
+            f"watermark {result['watermark'] or 'none yet'}"
         )
-        if status["burn_in_left"]:
-            typer.echo(f"  burn-in: uniform for {status['burn_in_left']:,} more learned decisions")
-        typer.echo(f"  {'action':<16} {'learned':>9} {'mean reward':>12} {'propensity':>11}")
-        for a in status["actions"]:
+        if result["burn_in_left"]:
+            typer.echo(f"  burn-in: uniform for {result['burn_in_left']:,} more learned decisions")
+        actions = table_of(
+            "action",
+            "learned",
+            "mean reward",
+            "propensity",
+            numeric=["learned", "mean reward", "propensity"],
+        )
+        for a in result["actions"]:
             mean = "-" if a["mean_reward"] is None else f"{a['mean_reward']:.4f}"
             p = "-" if a["propensity"] is None else f"{a['propensity']:.4f}"
-            typer.echo(f"  {a['action']:<16} {a['learned']:>9,} {mean:>12} {p:>11}")
+            actions.add_row(a["action"], f"{a['learned']:,}", mean, p)
+        print_table(actions, indent=2)
 
-    emit(status, as_json, render)
+    emit(result, as_json, render)

@@ -1,72 +1,139 @@
-"""What every `liftgate` command shares: output conventions and error translation.
+"""What every `liftgate` command shares: the session (configuration and home), the common
+options, and the one place where an expected failure becomes a message and an exit code.
 
-Exit codes: 0 success, 1 a failed check, 2 bad input or config. With `--json` a command
-prints one JSON document on stdout and nothing else there; messages go to stderr.
+Exit codes: 0 success, 1 a failed check, 2 bad input or configuration. With `--json` a
+command prints one JSON document on stdout and nothing else there; when it fails, that
+document is ``{"error": "...", "exit_code": N}``. Messages go to stderr.
+
+Importing this module is cheap: the configuration, and what checking it needs, are
+imported when a command first asks for them.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from configs.loader import ConfigError, LiftgateConfig, load_config
-from configs.schema import ExperimentConfig
-from experiments.bandits.spec import bandit_config_problems
-from liftgate.app.runner import ServiceStartError
-from registry.errors import RegistryError
+from liftgate.core.errors import BAD_INPUT, InputError, LiftgateError
+from liftgate.core.home import Home
+
+if TYPE_CHECKING:
+    from configs.loader import LiftgateConfig
+    from configs.schema import ExperimentConfig
 
 
 def load_checked_config(directory: Path | str | None = None) -> LiftgateConfig:
     """The configuration with the checks that need domain code (bandit policies are built)."""
+    from configs.loader import load_config
+    from experiments.bandits.spec import bandit_config_problems
+
     return load_config(directory, checks=(bandit_config_problems,))
 
 
+class Session:
+    """What the commands of one invocation share, each read on first use, so that `--help`
+    and the commands that need no configuration never read it. The app's callback puts one
+    in ``ctx.obj``; `--config-dir` sets its directory before the command runs."""
+
+    def __init__(self) -> None:
+        self.config_dir: Path | None = None
+
+    @property
+    def config_directory(self) -> Path:
+        """Where the configuration is read from (`--config-dir`, LIFTGATE_CONFIG_DIR or the
+        packaged one)."""
+        from configs.loader import config_dir
+
+        return config_dir(self.config_dir)
+
+    @cached_property
+    def config(self) -> LiftgateConfig:
+        return load_checked_config(self.config_dir)
+
+    @cached_property
+    def home(self) -> Home:
+        return Home.from_env()
+
+
+def session(ctx: typer.Context) -> Session:
+    return ctx.ensure_object(Session)
+
+
+def _use_config_dir(ctx: typer.Context, directory: Path | None) -> None:
+    if directory is not None:
+        session(ctx).config_dir = directory
+
+
+def config_dir_option(*names: str) -> Any:
+    """The option that sets the session's configuration directory as it is parsed; the
+    command reads ``session(ctx).config``, and the parameter declaring the option stays
+    None (by convention named ``_config_dir``)."""
+    return typer.Option(
+        *names,
+        help="Directory of the YAML configuration (default: LIFTGATE_CONFIG_DIR, or the "
+        "packaged one).",
+        callback=_use_config_dir,
+        expose_value=False,
+    )
+
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-ConfigDirOption = Annotated[
-    Path | None, typer.Option("--config-dir", help="Directory of the YAML configuration.")
-]
-
-
-def say(message: str) -> None:
-    typer.echo(message, err=True)
-
-
-def emit(document: object, as_json: bool, render: Callable[[], None]) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(document, default=str) + "\n")
-    else:
-        render()
-
-
-@contextmanager
-def failures() -> Iterator[None]:
-    """Turn the platform's known errors into a message on stderr and the documented exit code."""
-    try:
-        yield
-    except ConfigError as exc:
-        say("configuration error:\n" + "\n".join(f"  {p}" for p in exc.problems))
-        raise typer.Exit(2) from None
-    except RegistryError as exc:
-        say(f"registry: {exc}")
-        raise typer.Exit(exc.code) from None
-    except ServiceStartError as exc:
-        say(f"serving: {exc}")
-        raise typer.Exit(1) from None
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        say(f"error: {exc.args[0] if exc.args else exc}")
-        raise typer.Exit(2) from None
+ConfigDirOption = Annotated[Path | None, config_dir_option("--config-dir")]
 
 
 def find_experiment(config: LiftgateConfig, name: str) -> ExperimentConfig:
     if name not in config.experiments:
         known = ", ".join(sorted(config.experiments)) or "none"
-        raise ValueError(
+        raise InputError(
             f"no experiment {name!r} in {config.directory / 'experiments'} (defined: {known})"
         )
     return config.experiments[name]
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An expected failure as a command reports it."""
+
+    message: str
+    exit_code: int
+
+    def report(self, as_json: bool) -> None:
+        """The message on stderr and, under `--json`, the error document on stdout."""
+        typer.echo(f"error: {self.message}", err=True)
+        if as_json:
+            print_error_document(self.message, self.exit_code)
+
+
+def print_error_document(message: str, exit_code: int) -> None:
+    """What `--json` prints on stdout when a command fails."""
+    sys.stdout.write(json.dumps({"error": message, "exit_code": exit_code}) + "\n")
+
+
+def failure_of(error: BaseException, flags: Mapping[str, str]) -> Failure | None:
+    """How a command reports `error`, or None for an unexpected one (a bug: let it raise).
+
+    `flags` maps the command's parameter names to the flags the user typed, so that an
+    `InputError` about ``window`` names ``--window``.
+    """
+    from configs.loader import ConfigError  # pydantic: not for `--help`
+
+    if isinstance(error, InputError) and error.parameter in flags:
+        return Failure(f"{flags[error.parameter]}: {error.message}", error.exit_code)
+    if isinstance(error, LiftgateError):
+        return Failure(str(error), error.exit_code)
+    if isinstance(error, ConfigError):
+        problems = "\n".join(f"  {problem}" for problem in error.problems)
+        return Failure(f"the configuration is invalid:\n{problems}", BAD_INPUT)
+    if isinstance(error, FileNotFoundError):  # a file the user named
+        return Failure(error.args[0] if len(error.args) == 1 else str(error), BAD_INPUT)
+    return None

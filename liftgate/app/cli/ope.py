@@ -3,28 +3,32 @@
 Thin: it reads and validates the input (naming the file, column or option that is wrong;
 exit 2), builds the evaluation policy and, when needed, the cross-fitted reward model, calls
 :func:`experiments.ope.evaluate.evaluate`, and prints a table or, with ``--json``, one JSON
-document on stdout. Mounted on the main app by :func:`register`. Importing this module is
-cheap; NumPy, pandas and LightGBM are imported when the command runs.
+document on stdout. Importing this module is cheap; NumPy, pandas and LightGBM are imported
+when the command runs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from experiments.ope.policies import BUILT_IN as POLICIES
-from liftgate.app.cli.common import ConfigDirOption, JsonOption, emit, failures, say
+from liftgate.app.cli.common import ConfigDirOption, JsonOption, session
+from liftgate.app.cli.group import CommandGroup
+from liftgate.app.cli.output import emit, print_table, say, table_of
+from liftgate.core.errors import InputError
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from configs.loader import LiftgateConfig
 
-def register(app: typer.Typer) -> None:
-    """Mount ``ope`` on ``app``."""
-    app.command("ope")(ope_command)
+# experiments.ope.policies.BUILT_IN (NumPy: slow to import; a test keeps them equal).
+Policy = Literal["uniform", "greedy-model"]
+
+app = CommandGroup()
 
 
 def read_log(path: Path, required: dict[str, str], optional: tuple[str, ...] = ()):
@@ -43,13 +47,13 @@ def _load_matrix(path: Path, option: str, shape: tuple[int, int | None]) -> np.n
     try:
         matrix = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{option} {path}: not a .npy array: {exc}") from None
+        raise InputError(f"{option} {path}: not a .npy array: {exc}") from None
     n, k = shape
     if matrix.ndim != 2 or matrix.shape[0] != n or (k is not None and matrix.shape[1] != k):
         want = f"({n}, {k if k is not None else 'K'})"
-        raise ValueError(f"{option} {path}: expected shape {want}; got {matrix.shape}")
+        raise InputError(f"{option} {path}: expected shape {want}; got {matrix.shape}")
     if not np.isfinite(matrix).all():
-        raise ValueError(f"{option} {path}: contains NaN or infinite values")
+        raise InputError(f"{option} {path}: contains NaN or infinite values")
     return matrix.astype(np.float64)
 
 
@@ -62,17 +66,17 @@ def _action_codes(frame: pd.DataFrame, column: str, log: Path, catalogue) -> tup
     if pd.api.types.is_integer_dtype(values):
         codes = values.to_numpy(dtype=np.int64)
         if (codes < 0).any():
-            raise ValueError(f"{log}: column {column!r} (--action-col) has negative codes")
+            raise InputError(f"{log}: column {column!r} (--action-col) has negative codes")
         return codes, False
     if pd.api.types.is_float_dtype(values):
-        raise ValueError(
+        raise InputError(
             f"{log}: column {column!r} (--action-col) must hold integer codes 0..K-1 "
             "or action ids; got floats"
         )
     try:
         return catalogue.codes(values.astype(str)), True
     except KeyError as exc:
-        raise ValueError(f"{log}: column {column!r} (--action-col): {exc.args[0]}") from None
+        raise InputError(f"{log}: column {column!r} (--action-col): {exc.args[0]}") from None
 
 
 def _support(frame: pd.DataFrame, n_actions: int, mapped: bool, catalogue) -> np.ndarray:
@@ -85,11 +89,12 @@ def _support(frame: pd.DataFrame, n_actions: int, mapped: bool, catalogue) -> np
     return np.ones((len(frame), n_actions), dtype=bool)
 
 
+@app.command("ope")
 def ope_command(
+    ctx: typer.Context,
     log: Annotated[Path, typer.Argument(help="Logged decisions: a Parquet file/dir or CSV.")],
     policy: Annotated[
-        str | None,
-        typer.Option("--policy", help=f"A built-in evaluation policy: {', '.join(POLICIES)}."),
+        Policy | None, typer.Option("--policy", help="A built-in evaluation policy.")
     ] = None,
     policy_probs: Annotated[
         Path | None,
@@ -109,32 +114,44 @@ def ope_command(
             help="Comma-separated reward-model features (default: the contract's features).",
         ),
     ] = None,
-    folds: Annotated[int, typer.Option("--folds", help="Cross-fitting folds.")] = 3,
-    resamples: Annotated[int, typer.Option("--resamples", help="Bootstrap resamples.")] = 1000,
-    alpha: Annotated[float, typer.Option("--alpha", help="1 - interval level.")] = 0.05,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-fitting folds.")] = 3,
+    resamples: Annotated[
+        int, typer.Option("--resamples", min=1, help="Bootstrap resamples.")
+    ] = 1000,
+    alpha: Annotated[
+        float, typer.Option("--alpha", min=0.0, max=1.0, help="1 - interval level.")
+    ] = 0.05,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    config_dir: ConfigDirOption = None,
+    _config_dir: ConfigDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Estimate a policy's value from logged decisions: IPW, SNIPW, DM, DR, SNDR with
-    bootstrap intervals, overlap diagnostics and the logged policy's mean reward."""
-    with failures():
-        document = _run(
-            log,
-            policy,
-            policy_probs,
-            reward_hat,
-            action_col,
-            reward_col,
-            propensity_col,
-            feature_cols,
-            folds,
-            resamples,
-            alpha,
-            seed,
-            config_dir,
-        )
-    emit(document, as_json, lambda: typer.echo(format_report(document)))
+    bootstrap intervals, overlap diagnostics and the logged policy's mean reward.
+
+    Give the evaluation policy as a built-in (`--policy`) or as its probabilities per row
+    (`--policy-probs`). Without `--reward-hat`, a cross-fitted LightGBM reward model is fitted.
+
+    **Examples:**
+
+    * `liftgate ope data/w/logged.parquet --policy greedy-model --reward-col converted`
+    * `liftgate ope log.parquet --policy-probs probs.npy --reward-hat rhat.npy --json`
+    """
+    document = _run(
+        log,
+        policy,
+        policy_probs,
+        reward_hat,
+        action_col,
+        reward_col,
+        propensity_col,
+        feature_cols,
+        folds,
+        resamples,
+        alpha,
+        seed,
+        session(ctx).config,
+    )
+    emit(document, as_json, lambda: print_report(document))
 
 
 def _run(
@@ -150,7 +167,7 @@ def _run(
     resamples,
     alpha,
     seed,
-    config_dir,
+    config: LiftgateConfig,
 ) -> dict:
     import numpy as np
 
@@ -161,26 +178,16 @@ def _run(
         column_features,
         contract_features,
     )
-    from liftgate.app.cli.common import load_checked_config
     from liftgate.core.catalogue import ActionCatalogue
     from liftgate.core.contract import FeatureContract
 
     if (policy is None) == (policy_probs is None):
-        raise ValueError("give exactly one of --policy NAME or --policy-probs FILE.npy")
-    if policy is not None and policy not in POLICIES:
-        raise ValueError(f"--policy: expected one of {', '.join(POLICIES)}; got {policy!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"--alpha: expected a number in (0, 1); got {alpha}")
-    if resamples < 1:
-        raise ValueError(f"--resamples: expected >= 1; got {resamples}")
-    if folds < 2:
-        raise ValueError(f"--folds: expected >= 2; got {folds}")
-    config = load_checked_config(config_dir)
+        raise InputError("give exactly one of --policy NAME or --policy-probs FILE.npy")
     contract = FeatureContract(config.features)
     catalogue = ActionCatalogue(config.actions)
     named = [c.strip() for c in feature_cols.split(",")] if feature_cols else []
     if feature_cols is not None and not all(named):
-        raise ValueError(f"--feature-cols: expected a,b,...; got {feature_cols!r}")
+        raise InputError(f"--feature-cols: expected a,b,...; got {feature_cols!r}")
     required = {
         action_col: "--action-col",
         reward_col: "--reward-col",
@@ -191,20 +198,20 @@ def _run(
     frame = read_log(log, required, (*contract.names, *eligibility_features, "customer_id"))
     n = len(frame)
     if n == 0:
-        raise ValueError(f"{log}: no rows")
+        raise InputError(f"{log}: no rows")
     action, mapped = _action_codes(frame, action_col, log, catalogue)
     try:
         reward = frame[reward_col].to_numpy(dtype=np.float64, na_value=np.nan)
         pscore = frame[propensity_col].to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError):
-        raise ValueError(
+        raise InputError(
             f"{log}: columns {reward_col!r} (--reward-col) and {propensity_col!r} "
             "(--propensity-col) must be numeric"
         ) from None
     if not np.isfinite(reward).all():
-        raise ValueError(f"{log}: column {reward_col!r} (--reward-col) has missing values")
+        raise InputError(f"{log}: column {reward_col!r} (--reward-col) has missing values")
     if not ((pscore > 0) & (pscore <= 1)).all():
-        raise ValueError(
+        raise InputError(
             f"{log}: column {propensity_col!r} (--propensity-col) must lie in (0, 1] on every row"
         )
 
@@ -213,7 +220,7 @@ def _run(
     if policy_probs is not None:
         action_dist = _load_matrix(policy_probs, "--policy-probs", (n, k))
         if (action_dist < 0).any() or np.abs(action_dist.sum(axis=1) - 1).max() > 1e-6:
-            raise ValueError(
+            raise InputError(
                 f"--policy-probs {policy_probs}: rows must be probabilities summing to 1"
             )
         k = action_dist.shape[1]
@@ -223,7 +230,7 @@ def _run(
     if k is None:
         k = int(action.max()) + 1
     if action.max() >= k:
-        raise ValueError(
+        raise InputError(
             f"{log}: column {action_col!r} (--action-col) has code {int(action.max())} but "
             f"the policy has K = {k} actions"
         )
@@ -261,28 +268,28 @@ def _run(
     return document
 
 
-def format_report(document: dict) -> str:
-    level = f"{1 - document['alpha']:.0%}"
-    lines = [
+def print_report(document: dict) -> None:
+    typer.echo(
         f"off-policy evaluation of {document['policy']} on {document['n']:,} rows "
-        f"({document['n_actions']} actions; {document['reward_model']})",
-        f"{'estimator':<10}{'value':>10}  {level} interval",
-    ]
+        f"({document['n_actions']} actions; {document['reward_model']})"
+    )
+
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:.4f}"
+
+    level = f"{1 - document['alpha']:.0%} interval"
+    estimates = table_of("estimator", "value", level, numeric=["value"])
     for name, est in document["estimates"].items():
         if est is None:
-            lines.append(f"{name:<10}{'-':>10}")
-            continue
-
-        def fmt(x):
-            return "-" if x is None else f"{x:.4f}"
-
-        lines.append(
-            f"{name:<10}{fmt(est['value']):>10}  [{fmt(est['ci_low'])}, {fmt(est['ci_high'])}]"
-        )
-    lines.append(f"{'logged':<10}{document['on_policy_value']:>10.4f}  (behaviour policy)")
-    lines.append(
+            estimates.add_row(name, "-", "")
+        else:
+            interval = f"[{fmt(est['ci_low'])}, {fmt(est['ci_high'])}]"
+            estimates.add_row(name, fmt(est["value"]), interval)
+    estimates.add_row("logged", fmt(document["on_policy_value"]), "(behaviour policy)")
+    print_table(estimates)
+    typer.echo(
         f"effective sample size {document['ess']:,.0f} ({document['ess_ratio']:.1%} of rows); "
         f"largest weight {document['max_weight']:.2f}"
     )
-    lines.extend(f"WARNING: {w}" for w in document["warnings"])
-    return "\n".join(lines)
+    for warning in document["warnings"]:
+        typer.echo(f"WARNING: {warning}")

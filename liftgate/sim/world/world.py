@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from configs.loader import load_config
 from configs.schema import ActionsConfig
 from liftgate.core.catalogue import ActionCatalogue
+from liftgate.core.vocabulary import EPSILON_GREEDY
 from liftgate.sim.world import truth
 from liftgate.sim.world.customers import arrival_weights, draw_customers
 
@@ -162,7 +163,7 @@ class World:
         uniform = eligible / eligible.sum(axis=1, keepdims=True)
         if policy == "uniform":
             return uniform
-        if policy != "epsilon_greedy":
+        if policy != EPSILON_GREEDY:
             raise ValueError(f"unknown logging policy {policy!r}")
         ranked = self.catalogue.codes(self.catalogue.fallback_order)
         first = ranked[np.argmax(eligible[:, ranked], axis=1)]

@@ -1,0 +1,88 @@
+"""`liftgate serve` and `liftgate stop`: the decision API on Ray Serve."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from configs.schema import ServingConfig
+from liftgate.app.cli.common import ConfigDirOption, JsonOption, session
+from liftgate.app.cli.group import CommandGroup
+from liftgate.app.cli.output import emit
+
+# serving.yaml's choices, one spelling.
+Topology = ServingConfig.model_fields["topology"].annotation
+
+app = CommandGroup()
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option("--host", help="Default: serving.yaml.")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Default: serving.yaml.")
+    ] = None,
+    topology: Annotated[
+        Topology | None,
+        typer.Option("--topology", help="One deployment, or one per stage (serving.yaml)."),
+    ] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Run in the background; return when ready.")
+    ] = False,
+    _config_dir: ConfigDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Serve the decision API with Ray Serve (default 127.0.0.1:8000, from serving.yaml).
+
+    In the foreground until interrupted, or with `--detach` in the background, returning once
+    `/readyz` answers; `liftgate stop` stops it.
+
+    **Examples:**
+
+    * `liftgate serve`
+    * `liftgate serve --detach --port 8080 --json`
+    """
+    from liftgate.app import runner
+
+    cli = session(ctx)
+    config = cli.config
+    host = host or config.serving.host
+    port = port or config.serving.port
+    topology = topology or config.serving.topology
+    if not detach:
+        runner.serve_foreground(config, cli.home, host, port, topology)
+        return
+    info = runner.serve_detached(cli.home, host, port, topology, config.directory)
+    emit(
+        info,
+        as_json,
+        lambda: typer.echo(
+            f"liftgate serving on {info['url']} ({topology}), pid {info['pid']}; "
+            f"log {info['log']}; stop with `liftgate stop`"
+        ),
+    )
+
+
+@app.command("stop")
+def stop(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Stop the service that `liftgate serve --detach` started under this LIFTGATE_HOME.
+
+    **Examples:**
+
+    * `liftgate stop`
+    * `liftgate stop --json`
+    """
+    from liftgate.app import runner
+
+    info = runner.stop_service(session(ctx).home)
+    emit(
+        {"stopped": info},
+        as_json,
+        lambda: typer.echo(
+            f"stopped {info['url']} (pid {info['pid']})"
+            if info
+            else "no service running under this LIFTGATE_HOME"
+        ),
+    )
