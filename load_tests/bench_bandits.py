@@ -87,8 +87,8 @@ def main() -> None:
         )
     )
     cases = [
-        ("random", UniformRandom(K, seed=0), None, 100),
-        ("egreedy", EpsilonGreedy(K, seed=0), None, 100),
+        ("uniform_random", UniformRandom(K, seed=0), None, 100),
+        ("epsilon_greedy", EpsilonGreedy(K, seed=0), None, 100),
         ("ucb", UCB(K, seed=0), None, 100),
         ("thompson (64 draws)", BetaThompson(K, seed=0), None, 100),
         ("gaussian_ts (64 draws)", GaussianThompson(K, seed=0), None, 100),
@@ -109,7 +109,7 @@ def main() -> None:
 
     rows.append(("baseline: 10k dict updates", "update 10k", once_ms(dict_loop) * 1e3, None))
     for name, cls in [
-        ("egreedy", EpsilonGreedy),
+        ("epsilon_greedy", EpsilonGreedy),
         ("thompson", BetaThompson),
         ("gaussian_ts", GaussianThompson),
     ]:

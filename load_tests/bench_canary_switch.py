@@ -36,14 +36,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
 import os
-import random
 import shutil
 import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -51,90 +47,27 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.homes import fill_online_store, known_customer_ids  # load_tests/, beside this
+from harness.machine import wait_for_no_serve
+from harness.probes import HOST, get
+from harness.replicas import all_direct_ports, replica_pids, settle
+from harness.stats import spread
+from harness.steady_load import SteadyLoad
+from harness.tables import fmt, print_table, say
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-HOST = "127.0.0.1"
 ROLLOUT = "scorer-canary"
 WEIGHTS = (0.05, 0.25, 0.50, 0.0)
 ROLLBACK_TARGET_S = 2.0
-DIRECT_INGRESS_PORTS = range(30000, 31001)  # RAY_SERVE_DIRECT_INGRESS_MIN/MAX_HTTP_PORT
 SWITCH_TIMEOUT_S = 120.0
 ERROR_TAIL_S = 0.5
 FAILED = "failed"  # the state of a /healthz poll that got no answer
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def now() -> float:
-    return time.perf_counter()
-
-
-# --- the machine ------------------------------------------------------------------------------
-
-
-def pgrep(pattern: str) -> list[int]:
-    done = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
-    return sorted(int(pid) for pid in done.stdout.split() if int(pid) != os.getpid())
-
-
-def wait_for_machine(timeout_s: float) -> None:
-    """HAProxy binds fixed ports: one Ray Serve app on the machine at a time."""
-    deadline = time.monotonic() + timeout_s
-    while busy := pgrep("liftgate.app.cli.main serve"):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"another `liftgate.app.cli.main serve` is still running: pids {busy}")
-        say(f"waiting: another `liftgate.app.cli.main serve` is running (pids {busy}) ...")
-        time.sleep(10)
-
-
-def replica_pids() -> list[int]:
-    return pgrep("ServeReplica")
-
-
-def direct_ports(pids: list[int]) -> list[int]:
-    """The direct-ingress HTTP port each replica listens on."""
-    import psutil
-
-    ports = set()
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            for c in psutil.Process(pid).net_connections(kind="tcp"):
-                if c.status == psutil.CONN_LISTEN and c.laddr.port in DIRECT_INGRESS_PORTS:
-                    ports.add(c.laddr.port)
-    return sorted(ports)
-
-
-def settle(port: int, replicas: int, timeout_s: float = 90.0) -> list[int]:
-    """Until every replica listens on its direct port and /readyz says 200 five times in a
-    row through HAProxy (it reloads while replicas register). Returns the direct ports."""
-    deadline = time.monotonic() + timeout_s
-    ports: list[int] = []
-    while time.monotonic() < deadline:
-        ports = direct_ports(replica_pids())
-        if len(ports) >= replicas:
-            break
-        time.sleep(0.5)
-    ok = 0
-    while ok < 5 and time.monotonic() < deadline:
-        status, _ = get(port, "/readyz")
-        ok = ok + 1 if status == 200 else 0
-        time.sleep(0.2)
-    return ports
-
-
-def get(port: int, path: str, timeout_s: float = 2.0) -> tuple[int | None, bytes]:
-    connection = http.client.HTTPConnection(HOST, port, timeout=timeout_s)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    except OSError:
-        return None, b""
-    finally:
-        connection.close()
+    return time.perf_counter()  # the clock of SteadyLoad's events
 
 
 # --- the home ----------------------------------------------------------------------------------
@@ -151,7 +84,7 @@ def build_home(home, rows: int, customers: int) -> tuple[Path, dict]:
     from registry.pipeline import train_and_register
 
     home.ensure()
-    config_dir = home.root / "configs"
+    config_dir = home.configs
     shutil.copytree(DEFAULT_DIR, config_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     serving_yaml = config_dir / "serving.yaml"
     serving = yaml.safe_load(serving_yaml.read_text())
@@ -161,8 +94,7 @@ def build_home(home, rows: int, customers: int) -> tuple[Path, dict]:
     started = now()
     world = home.worlds / "w1"
     World(seed=3, n_customers=customers).write(world, rows=rows)
-    (home.root / "online_store").mkdir(parents=True, exist_ok=True)
-    shutil.copy(world / "customers.parquet", home.root / "online_store")
+    fill_online_store(world, home)
     registry = ModelRegistry(home, config.models.registry)
     train_and_register(world, config, registry, seed=0)
     train_and_register(world, config, registry, seed=1)
@@ -173,61 +105,7 @@ def build_home(home, rows: int, customers: int) -> tuple[Path, dict]:
     return config_dir, aliases
 
 
-# --- load and watch -----------------------------------------------------------------------------
-
-
-class Load(threading.Thread):
-    """POST /v1/decide at a steady rate on one keep-alive connection through HAProxy."""
-
-    def __init__(self, port: int, customer_ids: list[str], rate: float):
-        super().__init__(daemon=True, name="load")
-        self.port, self.ids, self.interval = port, customer_ids, 1.0 / rate
-        self.events: list[tuple[float, str]] = []  # (time, "ok" | "fallback:<why>" | error)
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        rng = random.Random(7)
-        connection = None
-        next_at = now()
-        while not self.stopped.is_set():
-            body = json.dumps({"customer_id": rng.choice(self.ids)})
-            try:
-                if connection is None:
-                    connection = http.client.HTTPConnection(HOST, self.port, timeout=10)
-                connection.request("POST", "/v1/decide", body, {"Content-Type": "application/json"})
-                response = connection.getresponse()
-                payload = response.read()
-                if response.status != 200:
-                    outcome = f"status {response.status}"
-                else:
-                    reason = json.loads(payload).get("fallback_reason")
-                    outcome = f"fallback:{reason}" if reason else "ok"
-            except (OSError, http.client.HTTPException, ValueError) as exc:
-                outcome = f"socket {type(exc).__name__}"
-                if connection is not None:
-                    connection.close()
-                connection = None
-            self.events.append((now(), outcome))
-            next_at += self.interval
-            pause = next_at - now()
-            if pause > 0:
-                self.stopped.wait(pause)
-            else:
-                next_at = now()
-        if connection is not None:
-            connection.close()
-
-    def window(self, start: float, end: float) -> dict[str, Any]:
-        outcomes = [o for t, o in list(self.events) if start <= t <= end]
-        errors = [o for o in outcomes if o != "ok" and not o.startswith("fallback:")]
-        fallbacks = [o for o in outcomes if o.startswith("fallback:")]
-        return {
-            "requests": len(outcomes),
-            "errors": len(errors),
-            "fallbacks": len(fallbacks),
-            "error_kinds": sorted(set(errors)),
-            "fallback_kinds": sorted(set(fallbacks)),
-        }
+# --- the watch ---------------------------------------------------------------------------------
 
 
 class Watch(threading.Thread):
@@ -305,14 +183,14 @@ def in_place_switches(home, challenger: str, n: int, watch, load, streak, direct
         if weight > 0:
             split = CanarySplit("bench-switch", "bench-switch", weight, True, challenger)
         start = now()
-        written = write_split(home.root, split)
+        written = write_split(home, split)
         target = written.revision if written else None
         result = measure_switch(watch, start, target, streak, direct)
         traffic = load.window(start, result.pop("done_at") + ERROR_TAIL_S)
         rows.append({"weight": weight, "revision": target, **result, **traffic})
         say(
             f"  {weight:>4.0%} (rev {target}): first {result['first_s']:.3f} s, all "
-            f"{result['all_s']:.3f} s, slowest replica {fmt(result['slowest_replica_s'])} s, "
+            f"{result['all_s']:.3f} s, slowest replica {seconds(result['slowest_replica_s'])} s, "
             f"{traffic['errors']} errors / {traffic['requests']} requests"
         )
         time.sleep(pause_s)
@@ -322,7 +200,8 @@ def in_place_switches(home, challenger: str, n: int, watch, load, streak, direct
 def rollbacks(config, home, n: int, watch, load, streak, direct, pause_s):
     """The guard's rollback: start the rollout (5 %), wait until served, abort."""
     from experiments.canary_state import read_split
-    from liftgate.guard.controller import CHALLENGER, RolloutController
+    from liftgate.core.vocabulary import CHALLENGER
+    from liftgate.guard.controller import RolloutController
 
     controller = RolloutController(config, home)
     challenger = controller.registry.alias_version(controller.model, CHALLENGER)
@@ -334,7 +213,7 @@ def rollbacks(config, home, n: int, watch, load, streak, direct, pause_s):
             )
         started = now()
         controller.start(ROLLOUT, who="bench")
-        _, revision = read_split(home.root)
+        _, revision = read_split(home)
         measure_switch(watch, started, revision, streak, direct)
         time.sleep(pause_s)
         start = now()
@@ -342,7 +221,7 @@ def rollbacks(config, home, n: int, watch, load, streak, direct, pause_s):
         call_s = now() - start
         result = measure_switch(watch, start, None, streak, direct)
         traffic = load.window(start, result.pop("done_at") + ERROR_TAIL_S)
-        event = next(e for e in reversed(record["history"]) if e["event"] == "aborted")
+        event = next(e for e in reversed(record.history) if e["event"] == "aborted")
         transition = event["transition"]
         replicas_s = max(result["all_s"], result["slowest_replica_s"] or 0.0)
         rows.append(
@@ -420,7 +299,7 @@ def replaced_switches(config, config_dir, home, port, challenger, n, watch, load
             run_s = now() - start
             result = measure_switch(watch, start, revision, streak, [])
             traffic = load.window(start, result.pop("done_at") + ERROR_TAIL_S)
-            after = settle(port, config.serving.replicas)
+            after = settle(port, config.serving.replicas, all_direct_ports)
             watch.direct = after
             pids = replica_pids()
             restarted = len(set(before) - set(pids))
@@ -448,27 +327,20 @@ def replaced_switches(config, config_dir, home, port, challenger, n, watch, load
 # --- report -------------------------------------------------------------------------------------
 
 
-def fmt(value, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+def seconds(value) -> str:
+    return fmt(value, 3)
 
 
-def spread(rows: list[dict], key: str) -> dict[str, float | None]:
-    values = [r[key] for r in rows if r.get(key) is not None]
-    if not values:
-        return {"median": None, "max": None}
-    return {"median": round(statistics.median(values), 4), "max": round(max(values), 4)}
+def spread_of(rows: list[dict], key: str) -> dict[str, float | None]:
+    return spread(r.get(key) for r in rows)
 
 
 def summary(rows: list[dict], restarted: int | None) -> dict[str, Any]:
     return {
         "switches": len(rows),
-        "first_s": spread(rows, "first_s"),
-        "all_s": spread(rows, "all_s"),
-        "slowest_replica_s": spread(rows, "slowest_replica_s"),
+        "first_s": spread_of(rows, "first_s"),
+        "all_s": spread_of(rows, "all_s"),
+        "slowest_replica_s": spread_of(rows, "slowest_replica_s"),
         "errors": sum(r["errors"] for r in rows),
         "requests": sum(r["requests"] for r in rows),
         "fallbacks": sum(r["fallbacks"] for r in rows),
@@ -499,28 +371,16 @@ def print_report(document: dict) -> None:
             (
                 label,
                 str(s["switches"]),
-                fmt(s["first_s"]["median"]),
-                fmt(s["first_s"]["max"]),
-                fmt(s["all_s"]["median"]),
-                fmt(s["all_s"]["max"]),
-                f"{fmt(s['slowest_replica_s']['median'])}/{fmt(s['slowest_replica_s']['max'])}",
+                seconds(s["first_s"]["median"]),
+                seconds(s["first_s"]["max"]),
+                seconds(s["all_s"]["median"]),
+                seconds(s["all_s"]["max"]),
+                "/".join(seconds(s["slowest_replica_s"][k]) for k in ("median", "max")),
                 f"{s['errors']}/{s['fallbacks']}/{s['requests']}",
                 fmt(s["replicas_restarted"]),
             )
         )
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    line = "  ".join(
-        h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True))
-    )
-    print(line)
-    print("-" * len(line))
-    for r in rows:
-        print(
-            "  ".join(
-                v.rjust(w) if i else v.ljust(w)
-                for i, (v, w) in enumerate(zip(r, widths, strict=True))
-            )
-        )
+    print_table(header, rows, first_left=True)
     print(
         "seconds from the write (rollback: the abort() call; old: the serve.run call); "
         "fallbacks: 200 answers from the rules-based fallback"
@@ -528,23 +388,24 @@ def print_report(document: dict) -> None:
     rb = document["summary"].get("rollback")
     if rb:
         print(
-            f"rollback transition (weights + aliases): median {fmt(rb['transition_s']['median'])}"
-            f" s, max {fmt(rb['transition_s']['max'])} s; abort() call median "
-            f"{fmt(rb['abort_call_s']['median'])} s; until every replica serves without the "
-            f"canary: median {fmt(rb['until_all_replicas_s']['median'])} s, max "
-            f"{fmt(rb['until_all_replicas_s']['max'])} s"
+            "rollback transition (weights + aliases): median "
+            f"{seconds(rb['transition_s']['median'])} s, max "
+            f"{seconds(rb['transition_s']['max'])} s; abort() call median "
+            f"{seconds(rb['abort_call_s']['median'])} s; until every replica serves without the "
+            f"canary: median {seconds(rb['until_all_replicas_s']['median'])} s, max "
+            f"{seconds(rb['until_all_replicas_s']['max'])} s"
         )
     base = document["summary"].get("baseline")
     if base:
         print(
-            f"old way: serve.run returned after median {fmt(base['serve_run_s']['median'])} s; "
+            f"old way: serve.run returned after median {seconds(base['serve_run_s']['median'])} s; "
             f"cold start of the app (serve_detached until /readyz): {setup['cold_start_s']:.1f} s"
         )
     target = document["target"]
     verdict = "PASS" if target["pass"] else "FAIL"
     print(
         f"target: rollback reaches every replica ≤ {target['limit_s']:g} s (max over "
-        f"{rb['switches'] if rb else 0} rollbacks): {fmt(target['value_s'])} s {verdict}"
+        f"{rb['switches'] if rb else 0} rollbacks): {seconds(target['value_s'])} s {verdict}"
     )
 
 
@@ -580,20 +441,17 @@ def main(argv: list[str] | None = None) -> int:
         config_dir, aliases = build_home(home, args.rows, args.customers)
         config = load_config(config_dir)
         replicas = config.serving.replicas
-        import pyarrow.parquet as pq
-
-        ids = pq.read_table(home.root / "online_store" / "customers.parquet")
-        ids = ids.column("customer_id").to_pylist()
-        wait_for_machine(args.wait)
+        ids = known_customer_ids(home)
+        wait_for_no_serve(args.wait)
         say(f"starting the app on :{args.port} ...")
         started = now()
         service = serve_detached(home, HOST, args.port, "fused", config_dir)
         cold_start_s = now() - started
-        direct = settle(args.port, replicas)
+        direct = settle(args.port, replicas, all_direct_ports)
         say(f"  ready in {cold_start_s:.1f} s; replicas {replica_pids()} on ports {direct}")
         if len(direct) < replicas:
             raise RuntimeError(f"found {len(direct)} direct-ingress ports, expected {replicas}")
-        load = Load(args.port, ids, args.rate)
+        load = SteadyLoad(args.port, ids, args.rate)
         watch = Watch(args.port)
         watch.direct = direct
         load.start()
@@ -628,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         rollback_summary = {
             **summary(rolled, restarted_rollback),
             **{
-                key: spread(rolled, key)
+                key: spread_of(rolled, key)
                 for key in (
                     "transition_s",
                     "weights_s",
@@ -645,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         if baseline:
             summaries["baseline"] = {
                 **summary(baseline, sum(r["replicas_restarted"] for r in baseline)),
-                "serve_run_s": spread(baseline, "serve_run_s"),
+                "serve_run_s": spread_of(baseline, "serve_run_s"),
             }
         worst = rollback_summary["until_all_replicas_s"]["max"]
         passed = worst is not None and worst <= ROLLBACK_TARGET_S

@@ -3,10 +3,11 @@
 Run: ``.venv/bin/python load_tests/bench_logs.py [--rows 50000]``
 
 Prints one table. ``append`` rows are the µs per ``LogWriter.append`` call as a request
-handler sees it (validation + buffering), with the background flusher writing meanwhile,
-as in serving. ``flush`` rows time ``LogWriter.flush()`` of the buffered rows
-(Python rows -> Arrow -> one Parquet file, fsync, rename). The floor is a bare
-``pq.write_table`` of the same rows pre-built as an Arrow table.
+handler sees it (checks + buffering), with the background flusher writing meanwhile,
+as in serving; ``build + append`` rows also build the ``DecisionRecord`` in the timed
+call, as the decision service does. ``flush`` rows time ``LogWriter.flush()`` of the
+buffered records (records -> Arrow -> one Parquet file, fsync, rename). The floor is a
+bare ``pq.write_table`` of the same rows pre-built as an Arrow table.
 """
 
 from __future__ import annotations
@@ -17,50 +18,50 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from experiments.logs import DECISION_SCHEMA, LogWriter, decision_log_dir
+from experiments.logs.schema import DecisionRecord, to_table
+from experiments.logs.writer import LogWriter
+from liftgate.core.home import Home
 
 NEVER = float("inf")
+START = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
 
 
-def make_decisions(count: int) -> list[dict[str, Any]]:
-    rng = np.random.default_rng(0)
-    start = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
-    return [
-        {
-            "decision_id": f"decision-{i:012d}",
-            "ts": start + dt.timedelta(milliseconds=i),
-            "customer_id": f"customer-{i % 10_000}",
-            "features": rng.normal(size=16).tolist(),
-            "contract_version": "features-v1",
-            "actions": ["email", "sms", "push", "none"],
-            "scores": [3.0, 1.5, 0.7, 0.0],
-            "probabilities": [0.12, 0.08, 0.05, 0.01],
-            "chosen": "email",
-            "propensity": 0.9,
-            "policy": "epsilon_greedy",
-            "model_name": "uplift",
-            "model_version": "7",
-            "model_alias": "champion",
-            "experiment": "spring-promo",
-            "arm": "treatment",
-            "fallback": False,
-            "fallback_reason": None,
-            "cold_start": False,
-            "latency_ms": 3.2,
-            "trace_id": f"trace-{i}",
-            "request_id": None,
-        }
-        for i in range(count)
-    ]
+def feature_vectors(count: int) -> list[list[float]]:
+    return np.random.default_rng(0).normal(size=(count, 16)).tolist()
 
 
-def time_appends(records: list[dict[str, Any]], writer: LogWriter) -> np.ndarray:
+def make_decision(i: int, features: list[float]) -> DecisionRecord:
+    return DecisionRecord(
+        decision_id=f"decision-{i:012d}",
+        ts=START + dt.timedelta(milliseconds=i),
+        customer_id=f"customer-{i % 10_000}",
+        features=features,
+        contract_version="features-v1",
+        actions=["email", "sms", "push", "none"],
+        scores=[3.0, 1.5, 0.7, 0.0],
+        probabilities=[0.12, 0.08, 0.05, 0.01],
+        chosen="email",
+        propensity=0.9,
+        policy="epsilon_greedy",
+        model_name="uplift",
+        model_version="7",
+        model_alias="champion",
+        experiment="spring-promo",
+        arm="treatment",
+        fallback=False,
+        fallback_reason=None,
+        cold_start=False,
+        latency_ms=3.2,
+        trace_id=f"trace-{i}",
+        request_id=None,
+    )
+
+
+def time_appends(records: list[DecisionRecord], writer: LogWriter) -> np.ndarray:
     """µs per append call, then closes the writer."""
     durations_us = []
     with writer:
@@ -71,12 +72,25 @@ def time_appends(records: list[dict[str, Any]], writer: LogWriter) -> np.ndarray
     return np.array(durations_us)
 
 
-def time_flush(records: list[dict[str, Any]], home: Path) -> float:
+def time_built_appends(features: list[list[float]], writer: LogWriter) -> np.ndarray:
+    """µs per record built and appended, then closes the writer."""
+    durations_us = []
+    with writer:
+        for i, vector in enumerate(features):
+            began = time.perf_counter_ns()
+            writer.append(make_decision(i, vector))
+            durations_us.append((time.perf_counter_ns() - began) / 1_000)
+    return np.array(durations_us)
+
+
+def buffering_writer(directory: Path, rows: int) -> LogWriter:
+    """Limits the appends never reach: nothing is flushed while timing."""
+    return LogWriter(directory, DecisionRecord, max_rows=rows + 1, max_age_s=NEVER)
+
+
+def time_flush(records: list[DecisionRecord], home: Home) -> float:
     """Seconds for one LogWriter.flush() of all records."""
-    # Limits the appends below never reach, so the timed flush writes all of them.
-    writer = LogWriter(
-        decision_log_dir(home), DECISION_SCHEMA, max_rows=len(records) + 1, max_age_s=NEVER
-    )
+    writer = buffering_writer(home.decision_log, len(records))
     for record in records:
         writer.append(record)
     began = time.perf_counter()
@@ -86,11 +100,11 @@ def time_flush(records: list[dict[str, Any]], home: Path) -> float:
     return elapsed
 
 
-def time_bare_write(records: list[dict[str, Any]], home: Path) -> float:
+def time_bare_write(records: list[DecisionRecord], directory: Path) -> float:
     """Seconds for pq.write_table of the same rows, pre-built as an Arrow table."""
-    table = pa.Table.from_pylist(records, schema=DECISION_SCHEMA)
+    table = to_table(DecisionRecord, records)
     began = time.perf_counter()
-    pq.write_table(table, home / "bare.parquet")
+    pq.write_table(table, directory / "bare.parquet")
     return time.perf_counter() - began
 
 
@@ -101,23 +115,18 @@ def main() -> None:
         "--repeats", type=int, default=5, help="flush timings to take the median of"
     )
     args = parser.parse_args()
-    records = make_decisions(args.rows)
+    features = feature_vectors(args.rows)
+    records = [make_decision(i, vector) for i, vector in enumerate(features)]
 
     with tempfile.TemporaryDirectory() as tmp:
         # As in serving: default limits, the flusher thread writing while requests append.
-        serving_writer = LogWriter(decision_log_dir(Path(tmp) / "serving"), DECISION_SCHEMA)
+        serving_writer = LogWriter(Home(Path(tmp) / "serving").decision_log, DecisionRecord)
         append_us = time_appends(records, serving_writer.start())
-        # Validation and buffering alone: nothing is flushed while timing.
-        buffering_writer = LogWriter(
-            decision_log_dir(Path(tmp) / "buffering"),
-            DECISION_SCHEMA,
-            max_rows=args.rows + 1,
-            max_age_s=NEVER,
-        )
-        buffer_only_us = time_appends(records, buffering_writer)
+        buffer_only_us = time_appends(records, buffering_writer(Path(tmp) / "a", args.rows))
+        built_us = time_built_appends(features, buffering_writer(Path(tmp) / "b", args.rows))
         flush_batch = records[:5_000]  # the default max_rows
         flush_s = statistics.median(
-            time_flush(flush_batch, Path(tmp) / f"flush{i}") for i in range(args.repeats)
+            time_flush(flush_batch, Home(Path(tmp) / f"flush{i}")) for i in range(args.repeats)
         )
         bare_s = statistics.median(
             time_bare_write(flush_batch, Path(tmp)) for _ in range(args.repeats)
@@ -128,6 +137,7 @@ def main() -> None:
     for label, durations_us in [
         ("append µs, flusher thread on", append_us),
         ("append µs, no flush", buffer_only_us),
+        ("build + append µs, no flush", built_us),
     ]:
         for statistic, value in [
             ("mean", durations_us.mean()),

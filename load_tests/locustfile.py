@@ -11,6 +11,8 @@ Environment (all optional):
   seven digits as the world generator writes them (default 12000, the customers of a
   60,000-row world);
 - ``LIFTGATE_LOCUST_UNKNOWN``: share of requests with an unknown id (cold start; 0.05);
+  the rest of the mix (context, candidate lists, request ids) is ``harness.request_mix``'s,
+  the same as bench_decide.py's;
 - ``LIFTGATE_LOCUST_OUTCOMES``: share of decisions whose outcome is reported (0.2);
 - ``LIFTGATE_LOCUST_WAIT``: seconds each user waits between tasks (0.05).
 """
@@ -20,28 +22,17 @@ from __future__ import annotations
 import os
 import random
 
+from harness.request_mix import UNKNOWN_SHARE, decide_body  # load_tests/, beside this file
 from locust import HttpUser, constant, task
-from request_mix import CANDIDATES, CONTEXTS  # load_tests/, beside this file
 
 CUSTOMERS = int(os.environ.get("LIFTGATE_LOCUST_CUSTOMERS", "12000"))
-UNKNOWN_SHARE = float(os.environ.get("LIFTGATE_LOCUST_UNKNOWN", "0.05"))
+UNKNOWN = float(os.environ.get("LIFTGATE_LOCUST_UNKNOWN", str(UNKNOWN_SHARE)))
 OUTCOME_SHARE = float(os.environ.get("LIFTGATE_LOCUST_OUTCOMES", "0.2"))
 WAIT_S = float(os.environ.get("LIFTGATE_LOCUST_WAIT", "0.05"))
 
 
-def decide_body(rng: random.Random) -> dict:
-    if rng.random() < UNKNOWN_SHARE:
-        body: dict = {"customer_id": f"u{rng.randrange(10**9):09d}"}
-    else:
-        body = {"customer_id": f"c{rng.randrange(CUSTOMERS):07d}"}
-    draw = rng.random()
-    if draw < 0.15:
-        body["context"] = rng.choice(CONTEXTS)
-    elif draw < 0.25:
-        body["candidates"] = rng.choice(CANDIDATES)
-    if rng.random() < 0.3:
-        body["request_id"] = f"locust-{rng.randrange(10**12)}"
-    return body
+def known_id(rng: random.Random) -> str:
+    return f"c{rng.randrange(CUSTOMERS):07d}"
 
 
 class DecisionUser(HttpUser):
@@ -50,10 +41,14 @@ class DecisionUser(HttpUser):
     def on_start(self) -> None:
         self.rng = random.Random()
 
+    def body(self) -> dict:
+        request_id = f"locust-{self.rng.randrange(10**12)}"
+        return decide_body(self.rng, known_id, request_id, UNKNOWN)
+
     @task(20)
     def decide(self) -> None:
         with self.client.post(
-            "/v1/decide", json=decide_body(self.rng), name="/v1/decide", catch_response=True
+            "/v1/decide", json=self.body(), name="/v1/decide", catch_response=True
         ) as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code}: {response.text[:200]}")

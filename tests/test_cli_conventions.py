@@ -27,6 +27,9 @@ ANALYZE = ["--arm-col", "arm", "--control", "control", "--metric", "converted:bi
 BAD_INPUT = [
     ("unknown rollout", ["rollout", "status", "nope"], "no rollout 'nope'"),
     ("rollout never started", ["rollout", "status", "scorer-canary"], "never started"),
+    ("rollout never started", ["rollout", "pause", "scorer-canary"], "never started"),
+    ("rollout never started", ["rollout", "promote", "scorer-canary"], "never started"),
+    ("rollout never started", ["rollback", "scorer-canary"], "never started"),
     ("unknown experiment", ["experiment", "status", "nope"], "no experiment 'nope'"),
     ("unknown experiment", ["experiment", "report", "nope"], "no experiment 'nope'"),
     ("experiment never started", ["experiment", "stop", "nope"], "'nope' was never started"),

@@ -3,7 +3,7 @@
 :func:`experiment_report` turns an experiment's configuration and its table of units (one
 row per customer, :func:`experiments.units.experiment_units` without the holdout) into plain
 JSON-able data, with its ship decision (:mod:`experiments.report.ship_decision`) under the
-key ``"verdict"``. It is pure: no file is read or written here;
+key ``"ship_decision"``. It is pure: no file is read or written here;
 :func:`experiments.report.render.render_html` turns the data into one HTML page.
 
 The statistics come from :mod:`experiments.stats`: the table is aggregated once into per-arm
@@ -28,7 +28,7 @@ partial statistics, so each point of the cumulative lift costs O(arms).
 ...     "converted": (rng.random(arm.size) < np.where(arm == "b", 0.12, 0.10)).astype(int),
 ...     "revenue": np.zeros(arm.size)})
 >>> report = experiment_report(config, units, now=t0 + dt.timedelta(days=30))
->>> report["verdict"]["decision"], report["units"]
+>>> report["ship_decision"]["decision"], report["units"]
 ('ship', {'a': 20031, 'b': 19969})
 >>> len(report["timeline"]), report["timeline"][-1]["units"] == report["units"]
 (7, True)

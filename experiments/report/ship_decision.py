@@ -17,9 +17,8 @@ Higher is taken to be better for every metric (conversion, revenue, revenue per 
 With several treatment arms the best arm that qualifies is shipped; "don't ship" needs
 every treatment arm to be worse somewhere.
 
-The report keeps the decision under the JSON key ``"verdict"`` (:data:`REPORT_KEY`), its
-name before the rename: the output of ``liftgate experiment report --json`` is read by
-scripts and tests.
+The report keeps the decision under the JSON key ``"ship_decision"`` (:data:`REPORT_KEY`;
+``"verdict"`` before the vocabulary was made one).
 
 >>> row = {"abs": {"estimate": 0.012}, "p_value_adjusted": 0.003, "chance_to_win": None}
 >>> significance(row, "sequential", alpha=0.05), significance(row, "frequentist", alpha=0.001)
@@ -40,7 +39,7 @@ from experiments.stats.srm import SRM_THRESHOLD
 #: Bayesian decision threshold on the chance to win (and 1 - it for a loss).
 CHANCE_TO_WIN_THRESHOLD = 0.95
 #: The key of the ship decision in the report (kept from before the rename, see module).
-REPORT_KEY = "verdict"
+REPORT_KEY = "ship_decision"
 
 SHIP, DONT_SHIP, KEEP_RUNNING = "ship", "don't ship", "keep running"
 Decision = Literal["ship", "don't ship", "keep running"]

@@ -95,8 +95,13 @@ def _parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment)
 
 
-def _status(record: RolloutRecord | None) -> str:
-    return record.status if record else "not started"
+def _refused(name: str, record: RolloutRecord | None, why: str) -> RolloutError:
+    """A command refused in the rollout's status (exit 1); never started is bad input (2)."""
+    if record is None:
+        return RolloutError(
+            f"rollout {name!r} was never started (liftgate rollout start)", exit_code=BAD_INPUT
+        )
+    return RolloutError(f"rollout {name!r} is {record.status}{why}")
 
 
 @dataclass(frozen=True)
@@ -167,9 +172,7 @@ class RolloutController:
         self.rollout(name)
         record = records.read_record(self.home, name)
         if record is None:
-            raise RolloutError(
-                f"rollout {name!r} was never started (liftgate rollout start)", exit_code=BAD_INPUT
-            )
+            raise _refused(name, record, "")
         split, revision = read_split(self.home)
         serving = split.to_dict() if split and split.rollout == name else None
         return RolloutStatus(record, serving, revision, self.registry.aliases(self.model))
@@ -242,7 +245,7 @@ class RolloutController:
         self.rollout(name)
         with records.locked_record(self.home, name) as record:
             if record is None or record.status != expected:
-                raise RolloutError(f"rollout {name!r} is {_status(record)}, not {expected}")
+                raise _refused(name, record, f", not {expected}")
             record.status = status
             if status == records.RUNNING:  # a resumed step starts its clock again
                 record.step_started_at = self.clock().isoformat()
@@ -283,7 +286,7 @@ class RolloutController:
                 record.add_event("promotion_undone", who=who, changes=changes)
                 self._audit("rollout_promotion_undone", record, who)
             else:
-                raise RolloutError(f"rollout {name!r} is {_status(record)}: nothing to undo")
+                raise _refused(name, record, ": nothing to undo")
             return record
 
     # --- the guard -------------------------------------------------------------------------
@@ -495,7 +498,7 @@ class RolloutController:
 
     def _require_active(self, record: RolloutRecord | None, name: str) -> None:
         if record is None or not record.active:
-            raise RolloutError(f"rollout {name!r} is {_status(record)}")
+            raise _refused(name, record, "")
 
     def _drift(self, rollout, record, now: datetime) -> DriftObservation | None:
         if not rollout.drift.enabled:

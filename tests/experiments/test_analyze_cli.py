@@ -431,7 +431,7 @@ def test_report_command_from_the_logs(tmp_path: Path, monkeypatch: pytest.Monkey
     assert report["experiment"] == "scored-vs-rules"
     assert report["holdout_units"] == holdout
     assert sum(report["units"].values()) == 3_000 - holdout
-    assert report["verdict"]["decision"] in ("ship", "don't ship", "keep running")
+    assert report["ship_decision"]["decision"] in ("ship", "don't ship", "keep running")
     assert report["timeline"][-1]["units"] == {a: n for a, n in report["units"].items() if n}
     page = html.read_text()
     assert page.startswith("<!doctype html>") and page.count("data:image/png;base64,") == 3
@@ -440,7 +440,7 @@ def test_report_command_from_the_logs(tmp_path: Path, monkeypatch: pytest.Monkey
     assert text.exit_code == 0, text.output
     first = text.stdout.splitlines()[0]
     assert first.startswith("scored-vs-rules (") or first.startswith("WARNING")
-    assert report["verdict"]["decision"].upper() in text.stdout
+    assert report["ship_decision"]["decision"].upper() in text.stdout
 
 
 def test_report_without_exposures_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

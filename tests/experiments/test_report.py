@@ -101,7 +101,7 @@ def srm_flagged() -> dict:
 def test_report_shape(shipped: dict) -> None:
     assert {
         "experiment", "method", "arms", "control", "units", "srm", "results", "timeline",
-        "planned_n_per_arm", "verdict", "holdout_units",
+        "planned_n_per_arm", "ship_decision", "holdout_units",
     } <= set(shipped)  # fmt: skip
     assert shipped["experiment"] == "scored-vs-rules"
     assert shipped["method"] == "sequential"
@@ -154,43 +154,43 @@ def test_intervals_cover_the_true_effect(method: str) -> None:
 def test_a_a_test_is_not_shipped() -> None:
     for seed in range(1, 4):
         report = experiment_report(config(), units(lift=0.0, seed=seed), now=NOW)
-        assert report["verdict"]["decision"] != "ship"
+        assert report["ship_decision"]["decision"] != "ship"
     report = experiment_report(config(), units(lift=0.0, seed=0), now=NOW)
-    assert report["verdict"]["decision"] == "keep running"
+    assert report["ship_decision"]["decision"] == "keep running"
     assert primary(report)["p_value_adjusted"] >= 0.05
-    assert "planned units per arm" in report["verdict"]["reasons"][-1]
+    assert "planned units per arm" in report["ship_decision"]["reasons"][-1]
 
 
 def test_clear_positive_effect_ships(shipped: dict) -> None:
     assert not shipped["srm"]["flag"]
-    assert shipped["verdict"]["decision"] == "ship"
-    assert shipped["verdict"]["arm"] == "scored"
-    assert "conversion" in shipped["verdict"]["reasons"][0]
+    assert shipped["ship_decision"]["decision"] == "ship"
+    assert shipped["ship_decision"]["arm"] == "scored"
+    assert "conversion" in shipped["ship_decision"]["reasons"][0]
 
 
 def test_bayesian_ships_on_chance_to_win() -> None:
     report = experiment_report(config(method="bayesian"), units(lift=0.3), now=NOW)
     row = primary(report)
     assert row["chance_to_win"] >= 0.95 and row["p_value_adjusted"] is None
-    assert report["verdict"]["decision"] == "ship"
+    assert report["ship_decision"]["decision"] == "ship"
 
 
 def test_guardrail_loss_blocks_shipping() -> None:
     report = experiment_report(config(), units(lift=0.3, revenue_factor=0.5), now=NOW)
     assert primary(report)["abs"]["estimate"] > 0
-    assert report["verdict"]["decision"] == "don't ship"
-    assert any("guardrail" in r for r in report["verdict"]["reasons"])
+    assert report["ship_decision"]["decision"] == "don't ship"
+    assert any("guardrail" in r for r in report["ship_decision"]["reasons"])
 
 
 def test_significantly_negative_primary_is_not_shipped() -> None:
     report = experiment_report(config(), units(lift=-0.3), now=NOW)
-    assert report["verdict"]["decision"] == "don't ship"
+    assert report["ship_decision"]["decision"] == "don't ship"
 
 
 def test_srm_comes_first_and_blocks_shipping(srm_flagged: dict) -> None:
     assert srm_flagged["srm"]["flag"]
-    assert srm_flagged["verdict"]["decision"] == "keep running"
-    assert srm_flagged["verdict"]["reasons"][0].startswith("Sample ratio mismatch")
+    assert srm_flagged["ship_decision"]["decision"] == "keep running"
+    assert srm_flagged["ship_decision"]["reasons"][0].startswith("Sample ratio mismatch")
 
 
 def test_timeline_is_cumulative_and_monotone(shipped: dict) -> None:

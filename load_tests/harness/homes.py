@@ -1,0 +1,22 @@
+"""The online store of a throw-away LIFTGATE_HOME: a world's customers, the ids known to it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from liftgate.core.home import Home
+
+
+def fill_online_store(world: Path, home: Home) -> None:
+    """Serve the world's customers as the home's online store."""
+    home.customers.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(world / "customers.parquet", home.customers)
+
+
+def known_customer_ids(home: Home) -> list[str]:
+    """Every customer id of the home's online store."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(home.customers, columns=["customer_id"])
+    return table.column("customer_id").to_pylist()

@@ -1,0 +1,61 @@
+"""The request mix of POST /v1/decide that both load generators send (bench_decide.py and
+the locustfile): 5 % unknown ids (cold start); of the known ids, 15 % of all requests carry
+request context and 10 % candidate lists; a request id on a third."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+CONTEXTS = [
+    {"device": "ios"},
+    {"device": "android", "channel_pref": "push"},
+    {"device": "desktop", "cart_abandoned_7d": True},
+    {"region": "south", "sessions_30d": 12},
+    {"channel_pref": "email", "email_open_rate": 0.4},
+]
+# Every list holds an action without eligibility rules, so none is answered with 422.
+CANDIDATES = [
+    ["no_action", "email_10"],
+    ["email_10", "email_20", "free_shipping"],
+    ["no_action", "email_10", "email_20", "free_shipping", "push_reminder"],
+    ["free_shipping", "push_reminder", "no_action"],
+]
+UNKNOWN_SHARE = 0.05
+CONTEXT_SHARE = 0.15
+CANDIDATES_SHARE = 0.10
+REQUEST_ID_SHARE = 1 / 3
+
+
+def decide_body(
+    rng: random.Random,
+    known_id: Callable[[random.Random], str],
+    request_id: str,
+    unknown_share: float = UNKNOWN_SHARE,
+) -> dict[str, Any]:
+    """One body of the mix; `known_id` draws a known customer id."""
+    draw = rng.random()
+    if draw < unknown_share:
+        body: dict[str, Any] = {"customer_id": f"u{rng.randrange(10**9):09d}"}
+    else:
+        body = {"customer_id": known_id(rng)}
+        if draw < unknown_share + CONTEXT_SHARE:
+            body["context"] = rng.choice(CONTEXTS)
+        elif draw < unknown_share + CONTEXT_SHARE + CANDIDATES_SHARE:
+            body["candidates"] = rng.choice(CANDIDATES)
+    if rng.random() < REQUEST_ID_SHARE:
+        body["request_id"] = request_id
+    return body
+
+
+def encoded_bodies(customer_ids: list[str], count: int, seed: int = 7) -> list[str]:
+    """`count` bodies of the mix as compact JSON, the same for a given seed and ids."""
+    rng = random.Random(seed)
+    return [
+        json.dumps(
+            decide_body(rng, lambda r: r.choice(customer_ids), f"bench-{i}"), separators=(",", ":")
+        )
+        for i in range(count)
+    ]
