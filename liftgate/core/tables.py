@@ -71,7 +71,7 @@ MISSING = "blank, n/a, null or NaN"
 
 
 def parse_fill(text: str) -> float:
-    """The value of ``--fill-missing``: a finite number, or ``zero``.
+    """A fill value for missing cells: a finite number, or ``zero``.
 
     >>> parse_fill("zero"), parse_fill("-1.5")
     (0.0, -1.5)
@@ -81,7 +81,7 @@ def parse_fill(text: str) -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise InputError(f"expected a number or zero; got {text!r}", parameter="--fill-missing")
+        raise InputError(f"expected a number or zero; got {text!r}", parameter="fill_missing")
     return value
 
 
