@@ -47,6 +47,7 @@ bench: setup
 	-$(BIN)/python load_tests/bench_drift.py
 	-$(BIN)/python load_tests/bench_canary_switch.py
 	-$(BIN)/python load_tests/bench_decide.py
+	-$(BIN)/python load_tests/bench_auth.py
 
 clean:
 	rm -rf $(VENV) .liftgate

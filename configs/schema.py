@@ -104,6 +104,9 @@ class FeatureSpec(Strict):
     categories: list[str] | None = None
     default: float | bool | str
     transform: Literal["none", "log1p"] = "none"
+    #: Where serving takes the value: the online store (`stored`), or a decide request's
+    #: `context` (`request`: only these keys may be sent, so a caller cannot forge others).
+    source: Literal["stored", "request"] = "stored"
     description: str = ""
 
     @model_validator(mode="after")
@@ -243,8 +246,81 @@ class RayServeMode(Strict):
 
 
 class DecisionLogSettings(Strict):
+    """The decision and outcome logs of each replica (experiments/logs/writer.py).
+
+    Records go to a write-ahead segment before they are acknowledged, and to Parquet in
+    batches of `max_rows` or every `max_age_s`. `fsync` says when an answer may be sent:
+    `always` (after an fsync that covers it, shared by the requests that arrive while one
+    runs), `group` (the same, each fsync first waiting `group_commit_ms` for more requests)
+    or `off` (written, not fsynced: survives a process crash, not a power cut). While
+    `max_buffered_rows` rows are not yet in Parquet (a failing disk), new ones are refused:
+    503.
+    """
+
     max_rows: Annotated[int, Field(ge=1)] = 5_000
     max_age_s: Annotated[float, Field(gt=0)] = 2.0
+    fsync: Literal["always", "group", "off"] = "always"
+    group_commit_ms: Annotated[float, Field(ge=0, le=100)] = 1.0
+    max_buffered_rows: Annotated[int, Field(ge=1)] = 100_000
+
+    @model_validator(mode="after")
+    def _buffer_holds_a_batch(self) -> DecisionLogSettings:
+        if self.max_buffered_rows < self.max_rows:
+            raise ValueError("max_buffered_rows must be at least max_rows")
+        return self
+
+
+class RateLimitSettings(Strict):
+    """A token bucket per API key in each replica: `per_s` requests a second sustained, up to
+    `burst` at once; a request over it gets 429 with Retry-After."""
+
+    per_s: Annotated[float, Field(gt=0)] = 2_000.0
+    burst: Annotated[int, Field(ge=1)] = 4_000
+
+
+class AuthSettings(Strict):
+    """API keys on every endpoint but /healthz and /readyz (README: Security).
+
+    `enabled: false`, or the environment variable LIFTGATE_AUTH=off, is for development
+    only: every endpoint is open, the service warns at start and /healthz says so."""
+
+    enabled: bool = True
+    key_cache_s: Annotated[float, Field(gt=0, le=60)] = 1.0  # how soon replicas see a change
+    rate_limit: RateLimitSettings = RateLimitSettings()
+
+
+class OutcomeBounds(Strict):
+    """The values `POST /v1/outcomes` accepts for one event: ``min <= value <= max``."""
+
+    min: Annotated[float, Field(allow_inf_nan=False)]
+    max: Annotated[float, Field(allow_inf_nan=False)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OutcomeBounds:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+#: An outcome event's name, in `serving.yaml` and in `POST /v1/outcomes`.
+EVENT_NAME_PATTERN: Final = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+class OutcomeSettings(Strict):
+    """What `POST /v1/outcomes` accepts (anything else is a 422 naming the field).
+
+    `events` are the only event names taken, each with its value bounds. An outcome's `ts`
+    must lie within `max_age_days` after its decision (the time in the signed decision id),
+    at most `max_clock_skew_s` before it, at most `max_clock_skew_s` after now, and at
+    most `max_age_days` before now.
+    """
+
+    events: dict[Annotated[str, Field(pattern=EVENT_NAME_PATTERN)], OutcomeBounds] = {
+        "conversion": OutcomeBounds(min=0.0, max=1.0),
+        "revenue": OutcomeBounds(min=0.0, max=100_000.0),
+    }
+    max_clock_skew_s: Annotated[float, Field(ge=0, le=86_400)] = 300.0
+    max_age_days: Annotated[float, Field(gt=0, le=3_650)] = 30.0
 
 
 class ServingConfig(Strict):
@@ -264,6 +340,8 @@ class ServingConfig(Strict):
     customers_path: str | None = None  # default: LIFTGATE_HOME/online_store/customers.parquet
     decision_log: DecisionLogSettings = DecisionLogSettings()
     guard: bool = True  # `liftgate serve` runs the guard loop over active rollouts
+    outcomes: OutcomeSettings = OutcomeSettings()
+    auth: AuthSettings = AuthSettings()
 
 
 # --- experiments/*.yaml --------------------------------------------------------------------
@@ -291,7 +369,8 @@ class MetricConfig(Strict):
 
 class UpliftArmConfig(Strict):
     """An `uplift_targeting` arm's model (a pickle of `liftgate uplift train`, relative to
-    LIFTGATE_HOME or absolute; checked when served) and rule (experiments.uplift.targeting).
+    LIFTGATE_HOME or absolute, in LIFTGATE_HOME/uplift_models with its SHA-256; checked by
+    `liftgate config check` and when served) and rule (experiments.uplift.targeting).
     `value` is the order value of a conversion; unset, the scorer predicts it per customer."""
 
     model_path: Annotated[str, Field(min_length=1)]

@@ -10,8 +10,9 @@ guard, drives the rollout), then ``liftgate.app.runner.serve_detached`` (fused, 
 HAProxy) on ``--port``. Its time until /readyz is printed as the cold start.
 
 While a load thread sends POST /v1/decide at ``--rate`` requests/s (known customer ids;
-non-200 answers and socket errors are errors), a watch thread polls /healthz through
-HAProxy and on each ingress replica's own direct-ingress port. Then:
+non-200 answers and socket errors are errors; an app API key), a watch thread polls
+/v1/canary (an operator key) through HAProxy and on each ingress replica's own
+direct-ingress port. Then:
 
 - in place: ``--switches`` weight changes 5 % → 25 % → 50 % → 0 → … written with
   ``experiments.canary_state.write_split``; the driver of ``liftgate serve`` sees the new revision
@@ -23,7 +24,7 @@ HAProxy and on each ingress replica's own direct-ingress port. Then:
   new ``user_config``) from a second Ray driver attached to the app's cluster, ``--baseline``
   times: a new code version each time, so Serve replaces every replica.
 
-Per switch: seconds from the write (or the call) to the first /healthz answer showing the new
+Per switch: seconds from the write (or the call) to the first /v1/canary answer showing the new
 revision (any replica), to the start of ``--streak`` answers in a row through HAProxy with it
 ("all replicas"), and to the slowest replica's own port showing it (in-place and rollback
 only: replaced replicas get new ports). Errors are counted from the write to 0.5 s after
@@ -47,7 +48,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.homes import fill_online_store, known_customer_ids  # load_tests/, beside this
+from harness.homes import (  # load_tests/, beside this
+    api_key_headers,
+    fill_online_store,
+    known_customer_ids,
+)
 from harness.machine import wait_for_no_serve
 from harness.probes import HOST, get
 from harness.replicas import all_direct_ports, replica_pids, settle
@@ -63,7 +68,7 @@ WEIGHTS = (0.05, 0.25, 0.50, 0.0)
 ROLLBACK_TARGET_S = 2.0
 SWITCH_TIMEOUT_S = 120.0
 ERROR_TAIL_S = 0.5
-FAILED = "failed"  # the state of a /healthz poll that got no answer
+FAILED = "failed"  # the state of a /v1/canary poll that got no answer
 
 
 def now() -> float:
@@ -109,19 +114,20 @@ def build_home(home, rows: int, customers: int) -> tuple[Path, dict]:
 
 
 class Watch(threading.Thread):
-    """Polls /healthz through HAProxy and on each replica's direct port; records every answer
-    as (sent, answered, source, state), state = the canary's revision, None or FAILED."""
+    """Polls /v1/canary (with `headers`: an operator API key) through HAProxy and on each
+    replica's direct port; records every answer as (sent, answered, source, state), state =
+    the canary's revision, None or FAILED."""
 
-    def __init__(self, port: int, pause_s: float = 0.005):
+    def __init__(self, port: int, headers: dict[str, str], pause_s: float = 0.005):
         super().__init__(daemon=True, name="watch")
-        self.port, self.pause_s = port, pause_s
+        self.port, self.headers, self.pause_s = port, headers, pause_s
         self.direct: list[int] = []
         self.answers: list[tuple[float, float, str, Any]] = []
         self.stopped = threading.Event()
 
     def poll(self, port: int) -> tuple[float, float, Any]:
         sent = now()
-        status, body = get(port, "/healthz", timeout_s=1.0)
+        status, body = get(port, "/v1/canary", timeout_s=1.0, headers=self.headers)
         state: Any = FAILED
         if status == 200:
             with contextlib.suppress(ValueError, KeyError):
@@ -353,7 +359,7 @@ def print_report(document: dict) -> None:
     print(
         f"canary weight switch, Ray Serve fused x{setup['replicas']} behind HAProxy on "
         f":{setup['port']}; load {setup['rate']:g} POST /v1/decide per s during the run; "
-        f"'all' = {setup['streak']} /healthz answers in a row through HAProxy"
+        f"'all' = {setup['streak']} /v1/canary answers in a row through HAProxy"
     )
     header = ("how", "switches", "first med s", "first max s", "all med s", "all max s",
               "slowest replica med/max s", "errors/fallbacks/requests",
@@ -418,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rollbacks", type=int, default=3, help="guard start + abort rounds")
     parser.add_argument("--baseline", type=int, default=3, help="serve.run redeploys (0: none)")
     parser.add_argument("--rate", type=float, default=200.0, help="POST /v1/decide per second")
-    parser.add_argument("--streak", type=int, default=10, help="/healthz answers in a row")
+    parser.add_argument("--streak", type=int, default=10, help="/v1/canary answers in a row")
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between switches")
     parser.add_argument("--port", type=int, default=8131)
     parser.add_argument("--rows", type=int, default=40_000)
@@ -442,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(config_dir)
         replicas = config.serving.replicas
         ids = known_customer_ids(home)
+        app_key, operator_key = api_key_headers(home, "app"), api_key_headers(home, "operator")
         wait_for_no_serve(args.wait)
         say(f"starting the app on :{args.port} ...")
         started = now()
@@ -451,8 +458,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  ready in {cold_start_s:.1f} s; replicas {replica_pids()} on ports {direct}")
         if len(direct) < replicas:
             raise RuntimeError(f"found {len(direct)} direct-ingress ports, expected {replicas}")
-        load = SteadyLoad(args.port, ids, args.rate)
-        watch = Watch(args.port)
+        load = SteadyLoad(args.port, ids, args.rate, app_key)
+        watch = Watch(args.port, operator_key)
         watch.direct = direct
         load.start()
         watch.start()

@@ -1,6 +1,7 @@
 """Latency, throughput and memory of POST /v1/decide: plain FastAPI vs. Ray Serve (fused, composed).
 
-Run: ``.venv/bin/python load_tests/bench_decide.py [--json] [--requests 2000] [--home DIR]``
+Run: ``.venv/bin/python load_tests/bench_decide.py [--json] [--requests 2000] [--home DIR]
+[--fsync off,group]``
 
 One run starts each server as its own process, one after another (each is stopped before
 the next starts, so they never share the 2 cores):
@@ -18,6 +19,8 @@ Against each, a closed loop of POST /v1/decide at 1 and at 8 concurrent keep-ali
 connections: a warm-up of 200 requests on 8 connections, then ``--requests`` measured
 requests. Bodies are the same for every server (fixed seed): known customer ids from the
 online store, some with request context, some with candidate lists, a few unknown ids.
+Requests to liftgate's servers carry an API key of role app, created in the home, so the
+key check and the rate limit are on the measured path; /metrics is scraped with an admin key.
 
 The load client is ``harness.closed_loop``, a separate process: raw HTTP/1.1 keep-alive,
 per-request timing, no coordinated-omission correction. The client shares the 2 cores with
@@ -30,6 +33,11 @@ measured run, every replica's ``/metrics`` (each direct-ingress port of a Ray in
 replica, or the server port) is scraped and the ``liftgate_stage_seconds`` histogram is
 differenced against a scrape before the run, giving the mean time per stage of the
 measured requests.
+
+With ``--fsync off,group`` (any of always, group, off) each server runs once per policy of
+the logs' fsync (``serving.yaml`` ``decision_log.fsync``, set in a copy of the
+configuration), one after another, and a last table gives each run's cost beside the same
+run with ``off``; the targets are checked on the configured policy's runs.
 
 Without ``--home`` a temporary LIFTGATE_HOME is built first (small world, online store,
 ``liftgate train``; about 30 s) and removed at the end. Progress goes to stderr;
@@ -52,7 +60,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.closed_loop import ClientProcess, LoadSpec  # load_tests/, beside this file
-from harness.homes import fill_online_store, known_customer_ids
+from harness.fsync import COST_HEADER, config_with_fsync, cost_rows
+from harness.homes import api_key_headers, fill_online_store, known_customer_ids
 from harness.machine import wait_quiet
 from harness.metrics import STAGES, scrape_stages, stage_means
 from harness.probes import HOST, port_free
@@ -84,13 +93,13 @@ READY_TIMEOUT_S = 240.0
 
 @dataclass(frozen=True)
 class Setup:
-    """A server the benchmark can start: what the load posts to, and whether it serves the
-    stage histogram."""
+    """A server the benchmark can start: what the load posts to, and whether it is
+    liftgate's (it asks for API keys and serves the stage histogram) or the floor."""
 
     name: str
     topology: str
     path: str
-    stages: bool
+    liftgate: bool
 
 
 SETUPS = (  # ports --port-base + index
@@ -103,10 +112,16 @@ SETUPS = (  # ports --port-base + index
 
 
 def make_servers(
-    home: Path, run_dir: Path, port_base: int, names: list[str], config: LiftgateConfig
+    home: Path,
+    run_dir: Path,
+    port_base: int,
+    names: list[str],
+    config: LiftgateConfig,
+    config_dir: Path | None = None,
 ) -> list[tuple[Setup, Server]]:
     """(setup, server) of each named setup, in SETUPS order; Ray servers get the Ray temp
-    dir `liftgate serve` would use on their port."""
+    dir `liftgate serve` would use on their port. With `config_dir`, liftgate's servers
+    read their configuration there (LIFTGATE_CONFIG_DIR)."""
     from liftgate.app.runner import ray_env, ray_temp_dir
     from liftgate.core.home import Home
 
@@ -121,6 +136,8 @@ def make_servers(
         "MLFLOW_ENABLE_TELEMETRY": "false",
         "DO_NOT_TRACK": "1",
     }
+    if config_dir is not None:
+        env["LIFTGATE_CONFIG_DIR"] = str(config_dir)
     servers = []
     for offset, setup in enumerate(SETUPS):
         if setup.name not in names:
@@ -162,8 +179,15 @@ def make_servers(
 
 
 def measure(
-    server: Server, setup: Setup, bodies: list[str], clients: int, args, work: Path
+    server: Server,
+    setup: Setup,
+    bodies: list[str],
+    clients: int,
+    keys: dict[str, dict[str, str]],
+    args,
+    work: Path,
 ) -> dict[str, Any]:
+    """One measured run; `keys` holds the headers of an ``app`` and an ``admin`` API key."""
     spec = LoadSpec(
         port=server.port,
         path=setup.path,
@@ -172,19 +196,20 @@ def measure(
         requests=args.requests,
         connections=clients,
         timeout_s=args.timeout,
+        headers=keys["app"] if setup.liftgate else {},
     )
     client = ClientProcess(spec, work / f"spec-{server.name}-{clients}.json")
     try:
         wait_quiet()
         ports = server.metrics_ports()
-        before = scrape_stages(ports) if setup.stages else None
+        before = scrape_stages(ports, keys["admin"]) if setup.liftgate else None
         sampler = RssSampler(server)
         sampler.start()
         cpu_before = CpuSnapshot.of(server)
         result = client.run()
         cpu_after = CpuSnapshot.of(server)
         peak = sampler.stop()
-        after = scrape_stages(ports) if setup.stages else None
+        after = scrape_stages(ports, keys["admin"]) if setup.liftgate else None
     finally:
         client.close()
     done = max(len(result["latencies_ns"]), 1)
@@ -198,7 +223,7 @@ def measure(
         **latency_summary(result["latencies_ns"], result["wall_s"]),
         "errors": result["errors"]["status"] + result["errors"]["socket"],
         "rss_mb": round(peak / 2**20, 1),
-        "stages_ms": stage_means(before, after) if setup.stages else dict.fromkeys(STAGES),
+        "stages_ms": stage_means(before, after) if setup.liftgate else dict.fromkeys(STAGES),
         "metrics_replicas": len(ports),
         "warmup_errors": sum(client.warm.get("warm_errors", {}).values()),
         "client_loop": result["loop"],
@@ -238,9 +263,9 @@ def build_home(home: Path, rows: int) -> None:
 
 
 def add_ratios(runs: list[dict]) -> None:
-    baseline = {r["clients"]: r["p95_ms"] for r in runs if r["name"] == "fastapi"}
+    baseline = {(r["clients"], r["fsync"]): r["p95_ms"] for r in runs if r["name"] == "fastapi"}
     for r in runs:
-        base = baseline.get(r["clients"])
+        base = baseline.get((r["clients"], r["fsync"]))
         r["ratio_p95_vs_fastapi"] = round(r["p95_ms"] / base, 2) if base else None
 
 
@@ -282,12 +307,13 @@ def check_targets(runs: list[dict]) -> list[dict]:
 
 
 def print_report(runs: list[dict], checks: list[dict], args, home: Path) -> None:
-    header = ("name", "topology", "clients", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors",
-              "RSS MB", "p95/fastapi")  # fmt: skip
+    header = ("name", "topology", "fsync", "clients", "p50 ms", "p95 ms", "p99 ms", "req/s",
+              "errors", "RSS MB", "p95/fastapi")  # fmt: skip
     rows = [
         (
             r["name"],
             r["topology"],
+            r["fsync"],
             str(r["clients"]),
             fmt(r["p50_ms"]),
             fmt(r["p95_ms"]),
@@ -351,6 +377,11 @@ def main() -> int:
         help=f"Servers, of: {','.join(s.name for s in SETUPS)}.",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="Per-request timeout, s.")
+    parser.add_argument(
+        "--fsync",
+        help="Run each server once per log fsync policy, of always,group,off (default: "
+        "serving.yaml's only), and print the cost of each beside off.",
+    )
     parser.add_argument("--keep-home", action="store_true", help="Keep a fresh home.")
     args = parser.parse_args()
 
@@ -371,16 +402,26 @@ def main() -> int:
         from liftgate.core.home import Home
 
         bodies = encoded_bodies(known_customer_ids(Home(home)), args.warmup + args.requests)
+        keys = {role: api_key_headers(Home(home), role) for role in ("app", "admin")}
         config = load_config()
         mode = config.serving.mode
         direct = config.serving.replicas if mode.throughput_optimized or mode.haproxy else 0
-        servers = make_servers(home, work, args.port_base, names, config)
-        for setup, server in servers:
+        configured = config.serving.decision_log.fsync
+        policies = args.fsync.split(",") if args.fsync else [configured]
+        plan = []  # (setup, server, fsync policy): each policy's servers on ports of their own
+        for k, policy in enumerate(policies):
+            config_dir = config_with_fsync(work, config.directory, policy) if args.fsync else None
+            for setup, server in make_servers(
+                home, work / f"fsync-{policy}", args.port_base + 10 * k, names, config, config_dir
+            ):
+                plan.append((setup, server, policy))
+        servers = [(setup, server) for setup, server, _ in plan]
+        for setup, server, policy in plan:
             if not port_free(server.port):
                 raise RuntimeError(f"port {server.port} is in use; pass --port-base")
             if server.ray_temp and not Path(server.ray_temp).exists():
                 created_ray_dirs.append(server.ray_temp)
-            say(f"starting {server.name} on :{server.port} ...")
+            say(f"starting {server.name} (fsync {policy}) on :{server.port} ...")
             started = time.perf_counter()
             server.start()
             try:
@@ -389,7 +430,8 @@ def main() -> int:
                     settle(server.port, direct, server.direct_ports)
                 say(f"  ready in {time.perf_counter() - started:.1f} s")
                 for n in clients:
-                    result = measure(server, setup, bodies, n, args, work)
+                    result = measure(server, setup, bodies, n, keys, args, work)
+                    result["fsync"] = policy
                     runs.append(result)
                     say(
                         f"  {n} client(s): p50 {result['p50_ms']} p95 {result['p95_ms']} "
@@ -405,13 +447,17 @@ def main() -> int:
                 if killed:
                     say(f"  had to SIGKILL leftover pids {killed}")
         add_ratios(runs)
-        checks = check_targets(runs)
+        checks = check_targets([r for r in runs if r["fsync"] == configured])
         if args.json:
-            keys = ("name", "topology", "clients", "p50_ms", "p95_ms", "p99_ms", "rps",
+            keys = ("name", "topology", "fsync", "clients", "p50_ms", "p95_ms", "p99_ms", "rps",
                     "errors", "rss_mb", "ratio_p95_vs_fastapi")  # fmt: skip
             print(json.dumps({"runs": [{k: r[k] for k in keys} for r in runs]}))
         else:
             print_report(runs, checks, args, home)
+            if len(policies) > 1:
+                print("\nthe logs' fsync policy (serving.yaml decision_log.fsync), each run beside")
+                print("the same server and clients with fsync off (written, not fsynced):")
+                print_table(COST_HEADER, cost_rows(runs))
         return 0 if all(c["pass"] is not False for c in checks) else 1
     finally:
         for _, server in servers:  # belt and braces: a server whose start failed midway

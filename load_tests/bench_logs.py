@@ -3,10 +3,13 @@
 Run: ``.venv/bin/python load_tests/bench_logs.py [--rows 50000]``
 
 Prints one table. ``append`` rows are the µs per ``LogWriter.append`` call as a request
-handler sees it (checks + buffering), with the background flusher writing meanwhile,
+handler sees it (checks, the record's frame written to the write-ahead segment, buffering;
+the fsync a request then waits for is measured by ``bench_decide.py --fsync``), with the
+background flusher writing meanwhile,
 as in serving; ``build + append`` rows also build the ``DecisionRecord`` in the timed
 call, as the decision service does. ``flush`` rows time ``LogWriter.flush()`` of the
-buffered records (records -> Arrow -> one Parquet file, fsync, rename). The floor is a
+buffered records (records -> Arrow -> one Parquet file, fsync, rename, directory fsync,
+segment deleted). The floor is a
 bare ``pq.write_table`` of the same rows pre-built as an Arrow table.
 """
 
@@ -85,7 +88,9 @@ def time_built_appends(features: list[list[float]], writer: LogWriter) -> np.nda
 
 def buffering_writer(directory: Path, rows: int) -> LogWriter:
     """Limits the appends never reach: nothing is flushed while timing."""
-    return LogWriter(directory, DecisionRecord, max_rows=rows + 1, max_age_s=NEVER)
+    return LogWriter(
+        directory, DecisionRecord, max_rows=rows + 1, max_age_s=NEVER, max_buffered_rows=rows + 1
+    )
 
 
 def time_flush(records: list[DecisionRecord], home: Home) -> float:

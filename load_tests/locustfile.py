@@ -1,17 +1,20 @@
 """Locust load for the decision API: /v1/decide, a sampled share of /v1/outcomes, /readyz.
 
-Run locust as its own process only (it monkey-patches with gevent; never import this file):
+Run locust as its own process only (it monkey-patches with gevent; never import this file),
+with an API key of role app in LIFTGATE_API_KEY:
 
+    export LIFTGATE_API_KEY=$(.venv/bin/liftgate keys create --role app --name locust)
     .venv/bin/locust -f load_tests/locustfile.py --headless -u 5 -r 5 -t 10s \
         --host http://127.0.0.1:8000 --only-summary
 
-Environment (all optional):
+Environment (the others optional):
 
+- ``LIFTGATE_API_KEY``: the key every request carries (``Authorization: Bearer``);
 - ``LIFTGATE_LOCUST_CUSTOMERS``: known customer ids are c0000000 .. c<N-1>, zero-padded to
   seven digits as the world generator writes them (default 12000, the customers of a
   60,000-row world);
 - ``LIFTGATE_LOCUST_UNKNOWN``: share of requests with an unknown id (cold start; 0.05);
-  the rest of the mix (context, candidate lists, request ids) is ``harness.request_mix``'s,
+  the rest of the mix (candidate lists, request ids) is ``harness.request_mix``'s,
   the same as bench_decide.py's;
 - ``LIFTGATE_LOCUST_OUTCOMES``: share of decisions whose outcome is reported (0.2);
 - ``LIFTGATE_LOCUST_WAIT``: seconds each user waits between tasks (0.05).
@@ -25,6 +28,9 @@ import random
 from harness.request_mix import UNKNOWN_SHARE, decide_body  # load_tests/, beside this file
 from locust import HttpUser, constant, task
 
+KEY_ENV = "LIFTGATE_API_KEY"
+if not os.environ.get(KEY_ENV):
+    raise SystemExit(f"{KEY_ENV}: expected an API key of role app (liftgate keys create)")
 CUSTOMERS = int(os.environ.get("LIFTGATE_LOCUST_CUSTOMERS", "12000"))
 UNKNOWN = float(os.environ.get("LIFTGATE_LOCUST_UNKNOWN", str(UNKNOWN_SHARE)))
 OUTCOME_SHARE = float(os.environ.get("LIFTGATE_LOCUST_OUTCOMES", "0.2"))
@@ -40,6 +46,7 @@ class DecisionUser(HttpUser):
 
     def on_start(self) -> None:
         self.rng = random.Random()
+        self.client.headers["Authorization"] = f"Bearer {os.environ[KEY_ENV]}"
 
     def body(self) -> dict:
         request_id = f"locust-{self.rng.randrange(10**12)}"

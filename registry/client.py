@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import lightgbm as lgb
 import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from configs.schema import RegistryPolicy
 from liftgate.core import audit
@@ -37,6 +40,9 @@ from liftgate.core.vocabulary import (
 )
 from registry.errors import RegistryError
 from registry.store import REFERENCE_ARTIFACT, SCORING_ARTIFACTS, connect
+
+LIGHTGBM_FLAVOUR = "lightgbm"
+BOOSTER_CLASS = "lightgbm.basic.Booster"
 
 #: Training profiles already read, by (tracking store, model, version).
 _PROFILES: dict[tuple[str, str, str], tuple[pd.DataFrame, dict[str, str]]] = {}
@@ -60,12 +66,15 @@ class ModelRegistry:
     # --- reading ---------------------------------------------------------------------------
 
     def aliases(self, name: str) -> dict[str, str]:
-        """alias → version of a registered model ({} if the model does not exist)."""
+        """alias → version of a registered model ({} if the model does not exist); a
+        `RegistryError` if the registry cannot say (an outage is not "no aliases")."""
         try:
             aliases = self.client.get_registered_model(name).aliases
-            return {alias: str(version) for alias, version in aliases.items()}
-        except MlflowException:
-            return {}
+        except MlflowException as exc:
+            if exc.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+                return {}
+            raise RegistryError(f"the registry could not be read: {exc.message}") from exc
+        return {alias: str(version) for alias, version in aliases.items()}
 
     def alias_version(self, name: str, alias: str) -> str | None:
         return self.aliases(name).get(alias)
@@ -269,7 +278,7 @@ class ModelRegistry:
         model_version = self._version(name, version)
         key = (name, str(model_version.version))
         if key not in self._cache:
-            conversion = mlflow.lightgbm.load_model(f"models:/{name}/{model_version.version}")
+            conversion = _booster(name, str(model_version.version))
             run_id = model_version.tags.get(TAG_RUN_ID, model_version.run_id)
             with tempfile.TemporaryDirectory() as tmp:
                 local = mlflow.artifacts.download_artifacts(
@@ -277,6 +286,30 @@ class ModelRegistry:
                 )
                 self._cache[key] = ScoringModel.from_companions(conversion, Path(local))
         return LoadedScorer(name, str(model_version.version), alias, self._cache[key])
+
+
+def _booster(name: str, version: str) -> lgb.Booster:
+    """The registered model, read as a LightGBM Booster from LightGBM's text format.
+
+    `mlflow.lightgbm.load_model` unpickles (cloudpickle) every other flavour and adds the
+    model's code paths to `sys.path`: both run code a registered artifact brings. The
+    scorer is always a Booster, so anything else is refused, never loaded.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{version}", dst_path=tmp
+            )
+        )
+        flavour = Model.load(local).flavors.get(LIGHTGBM_FLAVOUR) or {}
+        # MLflow writes `model_class` since 1.23; a lightgbm flavour without it is a Booster.
+        found = flavour.get("model_class", BOOSTER_CLASS) if flavour else "no lightgbm flavour"
+        if found != BOOSTER_CLASS or flavour.get("code"):
+            raise RegistryError(
+                f"model {name!r} v{version}: expected a LightGBM Booster without code paths; "
+                f"found {found}{' with code paths' if flavour.get('code') else ''}; not loaded"
+            )
+        return lgb.Booster(model_file=str(local / flavour["data"]))
 
 
 def gate_tags(gate: dict) -> dict[str, str]:

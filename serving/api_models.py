@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from configs.loader import LiftgateConfig
+from configs.schema import EVENT_NAME_PATTERN, FeatureSpec
 
 ContextValue = str | bool | int | float
+# An RFC 3339 date-time; a missing zone is left to the outcome rules, which name it.
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?")
+
+
+def _date_time(value: Any) -> Any:
+    """What the schema's `date-time` promises, and nothing else pydantic would take from
+    JSON (epoch seconds as a number or a string). Python callers may pass a datetime."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _DATE_TIME.fullmatch(value)):
+        return value
+    raise ValueError("expected an RFC 3339 date-time string, e.g. 2026-05-01T12:00:00Z")
+
+
+#: A time as the OpenAPI document says it (a string of format date-time), and only that.
+Timestamp = Annotated[datetime, BeforeValidator(_date_time)]
 
 
 class DecideRequest(BaseModel):
@@ -15,12 +33,49 @@ class DecideRequest(BaseModel):
 
     customer_id: Annotated[str, Field(min_length=1, max_length=128)]
     context: dict[str, ContextValue] | None = Field(
-        None, description="Attributes known at request time (contract features), e.g. device."
+        None,
+        description=(
+            "Features known only at request time: those of the feature contract with "
+            "`source: request` (configs/features.yaml). Any other key is a 422 naming it and "
+            "the allowed keys; what the store knows of the customer cannot be overridden."
+        ),
     )
     candidates: Annotated[list[str] | None, Field(min_length=1)] = Field(
         None, description="Action ids to choose among (default: the whole catalogue)."
     )
     request_id: Annotated[str | None, Field(max_length=128)] = None
+
+
+def decide_request_schema(config: LiftgateConfig) -> dict[str, Any]:
+    """DecideRequest's JSON schema as `config` narrows it, so that what the schema allows the
+    service takes: `candidates` are action ids of the catalogue (at most `max_candidates`);
+    `context` keys are the contract's features with ``source: request``, each with its type,
+    range or categories."""
+    schema = DecideRequest.model_json_schema()
+    for option in schema["properties"]["candidates"]["anyOf"]:
+        if option.get("type") == "array":
+            option["items"]["enum"] = [action.id for action in config.actions.actions]
+            option["maxItems"] = config.serving.max_candidates
+    for option in schema["properties"]["context"]["anyOf"]:
+        if option.get("type") == "object":
+            option["properties"] = {
+                spec.name: _context_value(spec)
+                for spec in config.features.features
+                if spec.source == "request"
+            }
+            option["additionalProperties"] = False
+    return schema
+
+
+def _context_value(spec: FeatureSpec) -> dict[str, Any]:
+    """The values `FeatureContract.context_errors` takes for a feature."""
+    if spec.dtype == "category":
+        return {"type": "string", "enum": list(spec.categories or ())}
+    if spec.dtype == "bool":
+        return {"type": "boolean"}
+    if spec.range is None:
+        return {"type": "number"}
+    return {"type": "number", "minimum": spec.range[0], "maximum": spec.range[1]}
 
 
 class Confidence(BaseModel):
@@ -66,14 +121,37 @@ class OutcomeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision_id: Annotated[str, Field(min_length=1, max_length=128)]
-    event: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")] = Field(
-        description="conversion, revenue, or another event name"
+    event: Annotated[str, Field(pattern=EVENT_NAME_PATTERN)] = Field(
+        description=(
+            "An event of serving.yaml `outcomes.events` (conversion, revenue); one outcome "
+            "per decision and event: a repeat gets the first answer and is not logged again."
+        )
     )
-    value: Annotated[float, Field(allow_inf_nan=False)] = 1.0
-    ts: datetime | None = Field(None, description="When it happened (default: now); with zone.")
+    value: Annotated[float, Field(allow_inf_nan=False)] = Field(
+        1.0, description="Within the event's bounds (serving.yaml `outcomes.events`)."
+    )
+    ts: Timestamp | None = Field(
+        None,
+        description=(
+            "When it happened (default: now), with zone: between the decision and now, give "
+            "or take the allowed clock skew (serving.yaml `outcomes`)."
+        ),
+    )
 
 
 class OutcomeResponse(BaseModel):
     outcome_id: str
     decision_id: str
     known_decision: bool
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="Where: body, header or path, then the field.")
+    msg: str = Field(description="What was expected.")
+    type: str
+
+
+class ErrorAnswer(BaseModel):
+    """Every 4xx answer: what is wrong, field by field."""
+
+    detail: list[FieldError]

@@ -199,6 +199,7 @@ def bandit_status(spec: BanditSpec, state: BanditState, features: np.ndarray) ->
         "watermark": None if state.watermark is None else state.watermark.isoformat(),
         "n_updates": state.policy.n_updates_,
         "n_runs": state.n_runs,
+        "n_skipped": state.n_skipped,  # closed decisions whose reward was not finite
         "updated_at": None if state.updated_at is None else state.updated_at.isoformat(),
         "burn_in_left": max(0, spec.bandit.burn_in - state.policy.n_updates_),
         "actions": actions,

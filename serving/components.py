@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from configs.loader import LiftgateConfig
+from configs.schema import DecisionLogSettings
 from experiments.canary import CanarySplit
 from experiments.canary_state import read_split
 from experiments.logs.schema import DecisionRecord, OutcomeRecord
@@ -26,11 +27,14 @@ from experiments.state import read_state, router_from_state
 from liftgate.core.catalogue import ActionCatalogue
 from liftgate.core.contract import FeatureContract
 from liftgate.core.home import Home
+from liftgate.core.jsonstate import UnreadableDocument
 from liftgate.core.scoring import Scores, score_actions
 from serving.arm_policies import ArmPolicies, default_providers
 from serving.decision_ids import DecisionIds
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup, OnlineStore
+from serving.outcome_ledger import OutcomeLedger
+from serving.outcome_rules import OutcomeRules
 
 if TYPE_CHECKING:
     from registry.client import LoadedScorer
@@ -135,8 +139,11 @@ class Components:
         path = self.home.serving_weights
         mtime = path.stat().st_mtime if path.exists() else None
         if mtime != self._split_mtime:
-            self.set_canary(*read_split(self.home))
             self._split_mtime = mtime
+            try:
+                self.set_canary(*read_split(self.home))
+            except UnreadableDocument as exc:  # until the next write replaces the file
+                logger.error("%s; keeping the canary split applied", exc)
 
     def _needed_models(self) -> set[str]:
         arms = (arm for e in self.router.running for arm in e.config.arms)
@@ -236,6 +243,27 @@ class Components:
         self._wake.set()
 
 
+def open_log(
+    settings: DecisionLogSettings, metrics: ServingMetrics, directory: Path, record_type: type
+) -> LogWriter:
+    """A started log writer with the settings of serving.yaml ``decision_log``, its
+    failures and buffered rows in `metrics` (labelled by the directory's name). Starting
+    it converts what a crashed replica left."""
+    name = directory.name
+    writer = LogWriter(
+        directory,
+        record_type,
+        max_rows=settings.max_rows,
+        max_age_s=settings.max_age_s,
+        fsync=settings.fsync,
+        group_commit_ms=settings.group_commit_ms,
+        max_buffered_rows=settings.max_buffered_rows,
+        on_failure=lambda kind: metrics.log_failures.labels(name, kind).inc(),
+    )
+    metrics.log_buffered_rows.labels(name).set_function(lambda: writer.buffered_rows)
+    return writer.start()
+
+
 def build_service(
     config: LiftgateConfig,
     home: Home,
@@ -258,12 +286,6 @@ def build_service(
     stages = stages or components
     settings = config.serving
 
-    def log_writer(directory: Path, record_type: type) -> LogWriter:
-        flush = settings.decision_log
-        return LogWriter(
-            directory, record_type, max_rows=flush.max_rows, max_age_s=flush.max_age_s
-        ).start()
-
     service = DecisionService(
         contract=components.contract,
         catalogue=components.catalogue,
@@ -273,8 +295,9 @@ def build_service(
         model_alias=settings.model_alias,
         epsilon=settings.epsilon,
         scoring_budget_s=settings.scoring_budget_ms / 1000,
-        decision_log=log_writer(home.decision_log, DecisionRecord),
-        outcome_log=log_writer(home.outcome_log, OutcomeRecord),
+        decision_log=open_log(settings.decision_log, metrics, home.decision_log, DecisionRecord),
+        outcome_log=open_log(settings.decision_log, metrics, home.outcome_log, OutcomeRecord),
+        outcome_ledger=OutcomeLedger(home.outcome_ledger),
         decision_ids=DecisionIds.for_home(home),
         metrics=metrics,
         max_candidates=settings.max_candidates,
@@ -283,5 +306,6 @@ def build_service(
         arm_policies=components.arm_policies.get,
         canary=components.canary,
         remote_scoring=not local,
+        outcome_rules=OutcomeRules(settings.outcomes),
     )
     return service, components

@@ -1,27 +1,41 @@
-"""Decision ids that say who issued them: a random part and a short HMAC of it.
+"""Decision ids that say who issued them, and when: the time, a random part, a short HMAC.
 
-`POST /v1/outcomes` flags outcomes for decisions this deployment never issued. Checking the
-id's MAC answers that in microseconds on any replica, where looking the id up in the log
+An id is 40 hex digits: the issue time in milliseconds since the epoch (12), a random part
+(20) and an HMAC of both (8). `POST /v1/outcomes` flags outcomes for decisions this
+deployment never issued, and dates an outcome against its decision's time. Checking the
+id's MAC answers both in microseconds on any replica, where looking the id up in the log
 would scan files (and miss another replica's unflushed decisions). The join of outcomes with
 the decision log (`experiments.logs.reader.orphan_outcomes`) stays the authoritative answer.
+The MAC covers the time, so a caller cannot move it; ids of the earlier format (random and
+MAC, no time) are not recognised.
 
+>>> import datetime as dt
 >>> ids = DecisionIds(b"secret")
->>> decision_id = ids.new()
->>> ids.issued(decision_id), ids.issued("0" * 40), DecisionIds(b"other").issued(decision_id)
-(True, False, False)
+>>> noon = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)
+>>> decision_id = ids.new(noon)
+>>> ids.issued_at(decision_id) == noon, ids.issued("0" * 40)
+(True, False)
+>>> DecisionIds(b"other").issued_at(decision_id) is None
+True
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
-import os
 import secrets
 
 from liftgate.core.home import Home
+from liftgate.core.jsonstate import create_once
 
-_RANDOM_HEX = 32
+_KEY_BYTES = 32
+_TIME_HEX = 12  # milliseconds since the epoch: enough until the year 10889
+_RANDOM_HEX = 20
 _MAC_HEX = 8
+_ID_HEX = _TIME_HEX + _RANDOM_HEX + _MAC_HEX
+_MAC_DOMAIN = b"decision-id:time-random:"  # an earlier format's MAC does not verify
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class DecisionIds:
@@ -30,28 +44,36 @@ class DecisionIds:
 
     @classmethod
     def for_home(cls, home: Home) -> DecisionIds:
-        """The deployment's key, created once under LIFTGATE_HOME and shared by replicas."""
-        path = home.decision_ids_key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(secrets.token_bytes(32))
-        return cls(path.read_bytes())
+        """The deployment's key, created once under LIFTGATE_HOME and shared by replicas
+        (replicas that start together all read the one whole key that was created)."""
+        key = create_once(home.decision_ids_key, secrets.token_bytes(_KEY_BYTES))
+        if len(key) != _KEY_BYTES:
+            raise ValueError(
+                f"{home.decision_ids_key}: expected a {_KEY_BYTES}-byte key; found {len(key)} "
+                "bytes (delete it for a new key: outcomes of earlier decisions are then "
+                "flagged unknown)"
+            )
+        return cls(key)
 
-    def _mac(self, random_part: str) -> str:
-        digest = hmac.new(self._key, random_part.encode(), hashlib.sha256).hexdigest()
+    def _mac(self, body: str) -> str:
+        digest = hmac.new(self._key, _MAC_DOMAIN + body.encode(), hashlib.sha256).hexdigest()
         return digest[:_MAC_HEX]
 
-    def new(self) -> str:
-        random_part = secrets.token_hex(_RANDOM_HEX // 2)
-        return random_part + self._mac(random_part)
+    def new(self, at: dt.datetime | None = None) -> str:
+        """A new id issued at `at` (default: now; kept to the millisecond)."""
+        moment = at or dt.datetime.now(dt.UTC)
+        millis = (moment - _EPOCH) // dt.timedelta(milliseconds=1)
+        body = f"{millis:0{_TIME_HEX}x}" + secrets.token_hex(_RANDOM_HEX // 2)
+        return body + self._mac(body)
+
+    def issued_at(self, decision_id: str) -> dt.datetime | None:
+        """When this deployment issued `decision_id` (UTC), or None if it did not issue it."""
+        if len(decision_id) != _ID_HEX:
+            return None
+        body, mac = decision_id[:-_MAC_HEX], decision_id[-_MAC_HEX:]
+        if not hmac.compare_digest(self._mac(body).encode(), mac.encode()):  # any text
+            return None
+        return _EPOCH + dt.timedelta(milliseconds=int(body[:_TIME_HEX], 16))
 
     def issued(self, decision_id: str) -> bool:
-        if len(decision_id) != _RANDOM_HEX + _MAC_HEX:
-            return False
-        random_part, mac = decision_id[:_RANDOM_HEX], decision_id[_RANDOM_HEX:]
-        return hmac.compare_digest(self._mac(random_part), mac)
+        return self.issued_at(decision_id) is not None

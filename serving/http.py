@@ -1,8 +1,9 @@
 """The HTTP layer: validation and translation only; decisions are `DecisionService`'s.
 
-`create_api()` builds the FastAPI app that the Ray Serve ingress wraps and that the plain
-uvicorn baseline runs; the host attaches the service as `app.state.service` (uvicorn) or
-with `install` (a Ray Serve replica).
+`api_for(config)` builds the FastAPI app (`create_api` with the configured body-size limit
+and action ids) that a Ray Serve ingress replica serves and that the plain uvicorn baseline
+runs; the host attaches the service as `app.state.service` (uvicorn) or with `install` (a
+Ray Serve replica).
 """
 
 from __future__ import annotations
@@ -16,10 +17,27 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
-from serving.api_models import DecideRequest, DecideResponse, OutcomeRequest, OutcomeResponse
+from configs.loader import LiftgateConfig
+from experiments.logs.wal import LogUnavailable
+from serving.access import Access
+from serving.access_http import protect
+from serving.api_models import (
+    DecideRequest,
+    DecideResponse,
+    OutcomeRequest,
+    OutcomeResponse,
+    decide_request_schema,
+)
 from serving.service import DecisionService, InvalidRequest
 
 M = TypeVar("M", bound=BaseModel)
+METRICS_TYPE = "text/plain; version=0.0.4"  # Prometheus' text exposition format
+#: The OpenAPI answer of a request whose record cannot be logged (`log_unavailable`).
+LOG_UNAVAILABLE = {
+    "description": "The log cannot be written now (a failing disk): not acknowledged; retry "
+    "after Retry-After seconds.",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+}
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -79,17 +97,23 @@ def trace_context(header: str | None) -> tuple[str, str]:
 
 
 _installed: DecisionService | None = None
+_installed_access: Access | None = None
 
 
-def install(service: DecisionService) -> None:
-    """Serve `service` from this process's API. Ray Serve hands the ingress a copy of the
-    FastAPI app, so its `app.state` is not the replica's; this module global is."""
-    global _installed
-    _installed = service
+def install(service: DecisionService, access: Access) -> None:
+    """Serve `service` from this process's API, behind `access`. Ray Serve hands the ingress
+    a copy of the FastAPI app, so its `app.state` is not the replica's; these globals are."""
+    global _installed, _installed_access
+    _installed, _installed_access = service, access
 
 
 def _service(request: Request) -> DecisionService:
     return getattr(request.app.state, "service", None) or _installed
+
+
+def _access(scope: dict) -> Access:
+    """`app.state.access` (uvicorn) or `install`'s; until either is set, no key passes."""
+    return getattr(scope["app"].state, "access", None) or _installed_access or Access.closed()
 
 
 class RustJSONResponse(JSONResponse):
@@ -100,7 +124,10 @@ class RustJSONResponse(JSONResponse):
 
 
 def _json_body(model: type[BaseModel]) -> dict:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return _request_body(model.model_json_schema(ref_template="#/components/schemas/{model}"))
+
+
+def _request_body(schema: dict) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
@@ -115,22 +142,35 @@ def _parse(model: type[M], body: bytes) -> M:
         raise InvalidRequest(errors) from None
 
 
-def create_api(max_body_bytes: int = 16_384) -> FastAPI:
+def create_api(max_body_bytes: int = 16_384, decide_schema: dict | None = None) -> FastAPI:
+    """The API; its OpenAPI documents the decide body with `decide_schema` (default: the
+    model's own). `api_for` builds it as a configuration has it."""
     api = FastAPI(
         title="liftgate",
         description="Marketing decisions: decide, report outcomes, observe.",
         version="0.1.0",
+        docs_url=None,  # /docs is protect's: behind a key, the document inline
+        redoc_url=None,
     )
     api.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    protect(api, _access)  # API keys and rate limits (serving/access.py), outermost
 
     @api.exception_handler(InvalidRequest)
     async def invalid(_: Request, exc: InvalidRequest) -> JSONResponse:
         return JSONResponse({"detail": exc.errors}, status_code=422)
 
+    @api.exception_handler(LogUnavailable)
+    async def log_unavailable(request: Request, _: LogUnavailable) -> JSONResponse:
+        """A decision or outcome that cannot be logged durably is not acknowledged."""
+        endpoint = request.url.path.rsplit("/", 1)[-1]
+        _service(request).metrics.requests.labels(endpoint, "503").inc()
+        detail = "the log cannot be written now: not acknowledged, retry later"
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
+
     @api.post(
         "/v1/decide",
-        responses={200: {"model": DecideResponse}, 413: {}, 422: {}},
-        openapi_extra=_json_body(DecideRequest),
+        responses={200: {"model": DecideResponse}, 503: LOG_UNAVAILABLE},
+        openapi_extra=_request_body(decide_schema) if decide_schema else _json_body(DecideRequest),
     )
     async def decide(request: Request) -> JSONResponse:
         # Parsed here rather than by FastAPI's dependency machinery: on this path that
@@ -146,17 +186,35 @@ def create_api(max_body_bytes: int = 16_384) -> FastAPI:
         service.metrics.requests.labels("decide", "200").inc()
         return RustJSONResponse(answer, headers={"traceparent": traceparent})
 
-    @api.post("/v1/outcomes", responses={200: {"model": OutcomeResponse}, 422: {}})
-    async def outcomes(body: OutcomeRequest, request: Request) -> JSONResponse:
+    @api.post(
+        "/v1/outcomes",
+        responses={200: {"model": OutcomeResponse}, 503: LOG_UNAVAILABLE},
+        openapi_extra=_json_body(OutcomeRequest),
+    )
+    async def outcomes(request: Request) -> JSONResponse:
+        # Parsed like /v1/decide: FastAPI's own 422 echoes the input, and a NaN in the
+        # body cannot be written back as JSON (a 500).
+        body = _parse(OutcomeRequest, await request.body())
         service = _service(request)
-        answer = service.record_outcome(body)
+        try:
+            answer = await service.record_outcome(body)
+        except InvalidRequest:
+            service.metrics.requests.labels("outcomes", "422").inc()
+            raise
         service.metrics.requests.labels("outcomes", "200").inc()
         return JSONResponse(answer)
 
     @api.get("/healthz")
     async def healthz(request: Request) -> dict:
+        """Liveness, open to all: nothing about rollouts (their salt would let a caller
+        find who is in the canary); `auth` says whether keys are asked."""
+        return {"status": "ok", "auth": "on" if _access(request.scope).enabled else "off"}
+
+    @api.get("/v1/canary")
+    async def canary(request: Request) -> dict:
+        """The rollout split this replica serves (null: none), for operators."""
         split = _service(request).canary()
-        return {"status": "ok", "canary": split.to_dict() if split else None}
+        return {"canary": split.to_dict() if split else None}
 
     @api.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
@@ -164,10 +222,19 @@ def create_api(max_body_bytes: int = 16_384) -> FastAPI:
         ready = all(parts.values())
         return JSONResponse({"ready": ready, **parts}, status_code=200 if ready else 503)
 
-    @api.get("/metrics")
+    @api.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {METRICS_TYPE: {"schema": {"type": "string"}}}}},
+    )
     async def metrics(request: Request) -> Response:
-        return Response(
-            _service(request).metrics.exposition(), media_type="text/plain; version=0.0.4"
-        )
+        """Prometheus text exposition format 0.0.4."""
+        return Response(_service(request).metrics.exposition(), media_type=METRICS_TYPE)
 
     return api
+
+
+def api_for(config: LiftgateConfig) -> FastAPI:
+    """The API as a configuration has it: its body-size limit, and the decide body it takes
+    (the catalogue's action ids, the contract's request features) in its OpenAPI."""
+    return create_api(config.serving.max_body_bytes, decide_request_schema(config))

@@ -12,12 +12,15 @@ from fastapi import FastAPI
 
 from configs.loader import LiftgateConfig, load_config
 from liftgate.core.home import Home
+from serving.access import Access
 from serving.components import READY_WAIT_S, build_service
-from serving.http import create_api
+from serving.http import api_for
 
 
 def create_local_app(config: LiftgateConfig, home: Home, wait_s: float = READY_WAIT_S) -> FastAPI:
-    api = create_api(config.serving.max_body_bytes)
+    api = api_for(config)
+    api.state.access = Access.for_home(config.serving.auth, home)
+    api.state.access.announce()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -40,6 +40,18 @@ class ServingMetrics:
             ["name", "version", "alias"],
             registry=self.registry,
         )
+        self.log_failures = Counter(
+            "liftgate_log_failures",
+            "Failed log writes (wal_write, wal_fsync, parquet, buffer_full, recovery)",
+            ["log", "kind"],
+            registry=self.registry,
+        )
+        self.log_buffered_rows = Gauge(
+            "liftgate_log_buffered_rows",
+            "Acknowledged log rows not yet in Parquet",
+            ["log"],
+            registry=self.registry,
+        )
         self._stage = {stage: self.stage_seconds.labels(stage) for stage in STAGES}
 
     def observe(self, stage: str, seconds: float) -> None:

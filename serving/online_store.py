@@ -2,8 +2,11 @@
 
 At load, every known customer is encoded once through the feature contract and its action
 eligibility evaluated, so a lookup without request context is a dictionary hit and a row
-copy. Context from the request overrides stored attributes and goes through the same
-contract transform (a batch of one), so serving never skews from training.
+copy. Context from the request goes through the same contract transform (a batch of one),
+so serving never skews from training. It holds only the features the contract marks
+`source: request` (the service answers any other key with a 422), so a caller cannot
+override what the store knows of a customer and forge the snapshot that is logged and
+later feeds drift detection and training.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ hop would multiply a thousandfold.
 from __future__ import annotations
 
 import numpy as np
+from fastapi import FastAPI
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -18,17 +19,17 @@ from configs.loader import load_config
 from experiments.canary import CanarySplit
 from liftgate.core.home import Home
 from liftgate.core.scoring import Scores, score_batch
+from serving.access import Access
 from serving.components import READY_WAIT_S, Components, build_service
-from serving.http import create_api, install
+from serving.http import api_for, install
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup
 from serving.service import ModelUnavailable, ServedModel
 
-api = create_api()
 LOGGING = {"enable_access_log": False, "log_level": "WARNING"}
 
 
-@serve.ingress(api)
+@serve.ingress()  # the API is built in the replica, from its configuration
 class DecisionIngress:
     def __init__(
         self,
@@ -38,11 +39,18 @@ class DecisionIngress:
         scoring: DeploymentHandle | None = None,
     ):
         config = load_config(config_dir)
+        self.config = config
         stages = _RemoteStages(features, scoring) if features is not None else None
-        self.service, self.components = build_service(
-            config, _home(home_root), stages, watch_canary=False
-        )
-        install(self.service)
+        home = _home(home_root)
+        self.service, self.components = build_service(config, home, stages, watch_canary=False)
+        access = Access.for_home(config.serving.auth, home)
+        access.announce()
+        install(self.service, access)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        """Serve calls it once `__init__` has run: the API as the replica's configuration
+        has it (`max_body_bytes`, the catalogue's action ids)."""
+        return api_for(self.config)
 
     def reconfigure(self, user_config: dict) -> None:
         """The rollout split, changed live by the driver (`liftgate.app.runner`), no restart."""

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from configs.schema import ArmConfig
+from configs.schema import ArmConfig, OutcomeSettings
 from experiments.canary import CanarySplit
 from experiments.logs.schema import DecisionRecord, OutcomeRecord
 from experiments.logs.writer import LogWriter
@@ -37,6 +37,8 @@ from serving.api_models import DecideRequest, OutcomeRequest
 from serving.decision_ids import DecisionIds
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup
+from serving.outcome_ledger import OutcomeLedger
+from serving.outcome_rules import OutcomeRules
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ Fetch = Callable[[str, dict | None], Awaitable[FeatureLookup]]
 #: (features, candidate codes, model: an alias or version, None for the service's default)
 Score = Callable[[np.ndarray, np.ndarray, str | None], Awaitable[tuple[Scores, ServedModel]]]
 NO_EXPERIMENTS = ExperimentRouter([])
+DEFAULT_OUTCOME_RULES = OutcomeRules(OutcomeSettings())  # serving.yaml's defaults
 
 
 BUILT_IN_POLICIES = (EPSILON_GREEDY, UNIFORM_RANDOM, RULES)
@@ -125,6 +128,7 @@ class DecisionService:
         scoring_budget_s: float,
         decision_log: LogWriter[DecisionRecord] | None,
         outcome_log: LogWriter[OutcomeRecord] | None,
+        outcome_ledger: OutcomeLedger | None,
         decision_ids: DecisionIds,
         metrics: ServingMetrics | None = None,
         max_candidates: int = 50,
@@ -133,6 +137,7 @@ class DecisionService:
         arm_policies: Callable[[Assignment], ArmPolicy | None] = no_arm_policy,
         canary: Callable[[], CanarySplit | None] = no_canary,
         remote_scoring: bool = False,
+        outcome_rules: OutcomeRules = DEFAULT_OUTCOME_RULES,
     ):
         self.contract = contract
         self.catalogue = catalogue
@@ -144,20 +149,31 @@ class DecisionService:
         self.scoring_budget_s = scoring_budget_s
         self.decision_log = decision_log
         self.outcome_log = outcome_log
+        self.outcome_ledger = outcome_ledger
         self.decision_ids = decision_ids
         self.metrics = metrics or ServingMetrics()
         self.max_candidates = max_candidates
-        self.readiness = ready or _always_ready
+        self._ready = ready or _always_ready
         self.experiments = experiments
         self.arm_policies = arm_policies
         self.canary = canary
         self.remote_scoring = remote_scoring
+        self.outcome_rules = outcome_rules
         self._fallback_rank = {
             catalogue.index[a]: rank for rank, a in enumerate(catalogue.fallback_order)
         }
         self._all_codes = np.arange(len(catalogue))
         self._defaults, _ = contract.transform_row({})
         self._default_eligible = catalogue.eligibility_mask({}, n_rows=1)[0]
+
+    async def readiness(self) -> dict[str, bool]:
+        """The stages' readiness, and whether each log can be written (a decision or an
+        outcome that cannot be logged is not acknowledged: 503)."""
+        parts = dict(await self._ready())
+        for name, log in (("decision_log", self.decision_log), ("outcome_log", self.outcome_log)):
+            if log is not None:
+                parts[name] = log.healthy
+        return parts
 
     # --- validation --------------------------------------------------------------------------
 
@@ -190,13 +206,17 @@ class DecisionService:
 
     # --- decide ------------------------------------------------------------------------------
 
-    async def _fetch(self, request: DecideRequest) -> tuple[FeatureLookup, str | None]:
+    async def _fetch(
+        self, request: DecideRequest, trace_id: str
+    ) -> tuple[FeatureLookup, str | None]:
         started = time.perf_counter()
         try:
             lookup = await self.fetch(request.customer_id, request.context)
             reason = None
         except Exception:
-            logger.exception("feature fetch failed for %s", request.customer_id)
+            # The trace id, not the customer id: the decision log joins the two for those
+            # who may read it; service logs go to more places.
+            logger.exception("feature fetch failed (trace %s); contract defaults", trace_id)
             lookup = FeatureLookup(self._defaults.copy(), self._default_eligible.copy(), True)
             reason = "feature_store_error"
         self.metrics.observe("features", time.perf_counter() - started)
@@ -252,7 +272,7 @@ class DecisionService:
         if split is not None:
             experiment, arm_name = split.experiment, split.variant(request.customer_id)
             model_ref = split.challenger if arm_name == CANARY else None
-        lookup, reason = await self._fetch(request)
+        lookup, reason = await self._fetch(request, trace_id)
         eligible = self._arm_codes(codes, arm)
         eligible = eligible[lookup.eligible[eligible]]
         if len(eligible) == 0:
@@ -325,7 +345,7 @@ class DecisionService:
             "request_id": request.request_id,
             "latency_ms": round(latency_ms, 3),
         }
-        self._log(response, lookup, scores, ranked_codes)
+        await self._log(response, lookup, scores, ranked_codes)
         self.metrics.observe("total", time.perf_counter() - started)
         return response
 
@@ -352,11 +372,11 @@ class DecisionService:
             },
         }
 
-    def _log(self, response: dict, lookup: FeatureLookup, scores, ranked_codes) -> None:
+    async def _log(self, response: dict, lookup: FeatureLookup, scores, ranked_codes) -> None:
         started = time.perf_counter()
         if self.decision_log is not None:
             ranked = response["ranked"]
-            self.decision_log.append(
+            await self.decision_log.commit(
                 DecisionRecord(
                     decision_id=response["decision_id"],
                     ts=dt.datetime.now(dt.UTC),
@@ -391,32 +411,42 @@ class DecisionService:
 
     # --- outcomes ----------------------------------------------------------------------------
 
-    def record_outcome(self, outcome: OutcomeRequest) -> dict[str, Any]:
+    async def record_outcome(self, outcome: OutcomeRequest) -> dict[str, Any]:
+        """Log an accepted outcome once per (decision_id, event); a repeat gets the first
+        answer and is not logged again (serving/outcome_ledger.py)."""
         now = dt.datetime.now(dt.UTC)
         ts = outcome.ts or now
-        if ts.tzinfo is None:
-            raise InvalidRequest([field_error(["body", "ts"], "expected a timestamp with zone")])
-        known = self.decision_ids.issued(outcome.decision_id)
+        decided = self.decision_ids.issued_at(outcome.decision_id)
+        problems = self.outcome_rules.problems(outcome.event, outcome.value, ts, decided, now)
+        if problems:
+            raise InvalidRequest(
+                [field_error(["body", key], f"expected {expected}") for key, expected in problems]
+            )
+        answer = {"decision_id": outcome.decision_id, "known_decision": decided is not None}
+        ledger = self.outcome_ledger
+        first = None if ledger is None else ledger.first(outcome.decision_id, outcome.event)
+        if first is not None:
+            return {"outcome_id": first, **answer}
         outcome_id = uuid.uuid4().hex
         if self.outcome_log is not None:
-            self.outcome_log.append(
+            await self.outcome_log.commit(
                 OutcomeRecord(
                     outcome_id=outcome_id,
                     decision_id=outcome.decision_id,
-                    ts=ts.astimezone(dt.UTC),
+                    ts=ts.astimezone(dt.UTC),  # within the window: no overflow
                     event=outcome.event,
                     value=outcome.value,
                     received_ts=now,
-                    known_decision=known,
+                    known_decision=decided is not None,
                 )
             )
-        return {
-            "outcome_id": outcome_id,
-            "decision_id": outcome.decision_id,
-            "known_decision": known,
-        }
+        if ledger is not None:
+            outcome_id = ledger.record(outcome.decision_id, outcome.event, outcome_id)
+        return {"outcome_id": outcome_id, **answer}
 
     def close(self) -> None:
         for log in (self.decision_log, self.outcome_log):
             if log is not None:
                 log.close()
+        if self.outcome_ledger is not None:
+            self.outcome_ledger.close()

@@ -1,13 +1,16 @@
 """The ``uplift_targeting`` arm policy, served from a model of ``liftgate uplift train``.
 
 An experiment arm with ``policy: uplift_targeting`` names a pickled uplift model
-(``uplift.model_path``, relative to LIFTGATE_HOME or absolute). The replica's loader thread
-calls :meth:`UpliftTargetingProvider.refresh` about every second: it loads each running
-arm's model once per file version (path and modification time), checks that its actions
-are in the catalogue and that it was trained on the serving feature contract, and logs a
-warning otherwise (the arm then answers from the rules fallback, ``policy_unavailable``,
-until the file changes). Pickles run code when loaded: serve only models you trained.
-The learner's LightGBM models predict single-threaded, as the scorer does.
+(``uplift.model_path``, relative to LIFTGATE_HOME or absolute), which must lie in
+LIFTGATE_HOME/uplift_models, where ``liftgate uplift train`` saves it with its SHA-256
+(:func:`save_uplift_model`). The replica's loader thread calls
+:meth:`UpliftTargetingProvider.refresh` about every second: it loads each running arm's
+model once per file version (path and modification time), unpickles it only if its bytes
+match the SHA-256 beside it, checks that its actions are in the catalogue and that it was
+trained on the serving feature contract, and logs a warning otherwise (the arm then answers
+from the rules fallback, ``policy_unavailable``, until the file changes). Pickles run code
+when loaded: the directory and the digest keep a configuration from pointing a replica at
+any other file. The learner's LightGBM models predict single-threaded, as the scorer does.
 
 On the request path, :class:`UpliftTargetingPolicy` predicts the customer's uplift from the
 contract features and applies :func:`experiments.uplift.targeting.target` with the
@@ -33,6 +36,7 @@ when neither is, the first eligible action of the catalogue's fallback order is.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import pickle
 from dataclasses import dataclass
@@ -50,6 +54,7 @@ from liftgate.core.allocation import unit_draw
 from liftgate.core.catalogue import ActionCatalogue
 from liftgate.core.contract import FeatureContract
 from liftgate.core.home import Home
+from liftgate.core.jsonstate import replace_file
 from liftgate.core.scoring import Scores
 from liftgate.core.vocabulary import UPLIFT_TARGETING
 from serving.service import Allocation
@@ -68,10 +73,39 @@ class UpliftModel:
     control: str
 
 
+def digest_path(path: Path) -> Path:
+    """Where the SHA-256 of the model at `path` is kept."""
+    return path.with_name(f"{path.name}.sha256")
+
+
+def save_uplift_model(path: Path, saved: dict[str, Any]) -> None:
+    """Pickle a model as ``liftgate uplift train`` saves it, with its SHA-256 beside it (as
+    ``sha256sum`` writes it). The digest goes first and each file is replaced atomically, so
+    a replica reads a model and its digest whole, and reloads when the model changes."""
+    data = pickle.dumps(saved)
+    replace_file(digest_path(path), f"{hashlib.sha256(data).hexdigest()}  {path.name}\n".encode())
+    replace_file(path, data)
+
+
+def _verified_bytes(path: Path) -> bytes:
+    """The model file's bytes, if they match the SHA-256 saved beside them."""
+    data = path.read_bytes()
+    digest = digest_path(path)
+    try:
+        expected = digest.read_text().split()[0]
+    except (FileNotFoundError, IndexError):
+        raise ValueError(
+            f"{path}: no SHA-256 in {digest}; save it with `liftgate uplift train`"
+        ) from None
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise ValueError(f"{path}: its SHA-256 differs from {digest}; not unpickled")
+    return data
+
+
 def read_uplift_model(path: Path, catalogue: ActionCatalogue, contract_version: str) -> UpliftModel:
-    """The model saved by ``liftgate uplift train``; ``ValueError`` names the file and key."""
-    with open(path, "rb") as f:
-        saved = pickle.load(f)
+    """The model saved by ``liftgate uplift train``, unpickled once its SHA-256 matches;
+    ``ValueError`` names the file and key."""
+    saved = pickle.loads(_verified_bytes(path))
     if not isinstance(saved, dict) or set(MODEL_KEYS) - set(saved):
         raise ValueError(f"{path}: expected a dict with keys {list(MODEL_KEYS)}")
     if not hasattr(saved["model"], "predict_uplift"):
@@ -143,9 +177,23 @@ class UpliftTargetingProvider:
         self.contract_version = FeatureContract(config.features).version
         self._files: dict[Path, tuple[int | None, UpliftModel | None]] = {}
         self._policies: dict[tuple[str, str], UpliftTargetingPolicy] = {}
+        self._refused: set[str] = set()  # model paths outside uplift_models, warned about
 
-    def model_path(self, arm: UpliftArmConfig) -> Path:
-        return self.home.resolve(arm.model_path)
+    def model_path(self, experiment: str, index: int, arm: UpliftArmConfig) -> Path | None:
+        """The arm's model file, or None (warned once) if it lies outside uplift_models."""
+        try:
+            return self.home.uplift_model(arm.model_path)
+        except ValueError as exc:
+            if arm.model_path not in self._refused:
+                self._refused.add(arm.model_path)
+                logger.warning(
+                    "experiment %s: arms.%d.uplift.model_path: %s (the arm falls back to the "
+                    "rules)",
+                    experiment,
+                    index,
+                    exc,
+                )
+            return None
 
     def _load(self, path: Path) -> UpliftModel | None:
         try:
@@ -169,10 +217,11 @@ class UpliftTargetingProvider:
     def refresh(self, router: ExperimentRouter) -> None:
         policies = {}
         for experiment in router.running:
-            for arm in experiment.config.arms:
+            for index, arm in enumerate(experiment.config.arms):
                 if arm.policy != self.policy or arm.uplift is None:
                     continue
-                model = self._load(self.model_path(arm.uplift))
+                path = self.model_path(experiment.config.name, index, arm.uplift)
+                model = None if path is None else self._load(path)
                 if model is not None:
                     policies[experiment.config.name, arm.name] = UpliftTargetingPolicy(
                         model, self.catalogue, arm.uplift.value, arm.uplift.epsilon

@@ -16,6 +16,7 @@ from liftgate.app.cli.main import app
 from liftgate.core.home import HOME_ENV, Home
 from liftgate.sim.world import World
 from registry.client import ModelRegistry
+from serving.api_keys import APP, KeyStore
 
 # Run by hand in a venv of its own with the reference libraries (see its docstring).
 collect_ignore = ["golden/make_golden.py"]
@@ -61,6 +62,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def home(tmp_path: Path) -> Home:
     """An empty LIFTGATE_HOME of the test's own (modules that need more define their own)."""
     return Home(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def key_headers() -> Callable[..., dict[str, str]]:
+    """``key_headers(home, role="app")``: a new API key of `role` in `home`'s key store, as
+    the headers a request carries it in (an app key: what tests not about auth send)."""
+
+    def create(home: Home, role: str = APP) -> dict[str, str]:
+        return {"Authorization": f"Bearer {KeyStore.for_home(home).create(role).key}"}
+
+    return create
 
 
 @pytest.fixture

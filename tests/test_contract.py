@@ -258,6 +258,41 @@ def test_contract_version_names_config_version_and_content() -> None:
     assert FeatureContract(config).version == CONTRACT.version
 
 
+def with_request_features(*names: str) -> FeatureContract:
+    """The default contract with `names` marked ``source: request``."""
+    config = load_config().features
+    features = [
+        f.model_copy(update={"source": "request"}) if f.name in names else f
+        for f in config.features
+    ]
+    return FeatureContract(config.model_copy(update={"features": features}))
+
+
+def test_context_may_set_only_features_with_source_request() -> None:
+    """A stored attribute (the customer's device, segment) cannot be overridden by a
+    request: each such key is an error naming the keys that are allowed."""
+    assert CONTRACT.request_features == ()
+    assert CONTRACT.context_errors({"device": "ios", "segment": "loyal"}) == [
+        ("device", "no context key: no feature of the contract has source: request"),
+        ("segment", "no context key: no feature of the contract has source: request"),
+    ]
+    contract = with_request_features("device")
+    assert contract.context_errors({"device": "ios"}) == []
+    assert contract.context_errors({"segment": "loyal", "colour": "red"}) == [
+        ("segment", "a feature with source: request, one of ['device']"),
+        ("colour", "a feature with source: request, one of ['device']"),
+    ]
+    assert contract.context_errors({"device": "fridge"}) == [
+        ("device", "one of ['ios', 'android', 'desktop']")
+    ]
+
+
+def test_the_source_of_a_feature_does_not_change_the_contract_version() -> None:
+    """Where a value comes from does not change the transform: models trained on the
+    contract stay on its version."""
+    assert with_request_features("device").version == CONTRACT.version
+
+
 # --- properties -------------------------------------------------------------------------------
 
 huge_ints = st.integers(min_value=-(10**400), max_value=10**400)

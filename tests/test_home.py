@@ -11,7 +11,7 @@ from liftgate.core import home as home_module
 from liftgate.core.home import HOME_ENV, Home
 
 HOME = Home(Path("/srv/liftgate"))
-NOT_LOCATIONS = {"root", "from_env", "ensure", "resolve"}
+NOT_LOCATIONS = {"root", "from_env", "ensure", "uplift_model"}
 
 
 def locations() -> dict[str, Path]:

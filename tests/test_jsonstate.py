@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from liftgate.core import jsonstate
-from liftgate.core.jsonstate import locked_json, read_json, write_json
+from liftgate.core.jsonstate import UnreadableDocument, locked_json, read_json, write_json
 
 PROCESSES, ROUNDS = 8, 25
 
@@ -102,9 +102,14 @@ def test_the_format_options_are_kept_on_every_write(tmp_path: Path) -> None:
     assert path.read_text() == '{\n  "a": [\n    1\n  ],\n  "b": 1\n}'
 
 
-def test_a_document_that_is_not_json_is_an_error_naming_the_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("content", [b"{half", b"\xff\xfe{\x00"], ids=["torn", "not text"])
+def test_a_document_that_is_not_json_is_an_error_naming_the_file(
+    tmp_path: Path, content: bytes
+) -> None:
     path = tmp_path / "state.json"
-    path.write_text("{half")
-    with pytest.raises(ValueError, match=f"{path}: not a JSON document"):
+    path.write_bytes(content)
+    with pytest.raises(UnreadableDocument, match=f"{path}: not a JSON document"):
         read_json(path)
+    with pytest.raises(UnreadableDocument), locked_json(path):
+        pass
     assert read_json(tmp_path / "missing.json", default={}) == {}

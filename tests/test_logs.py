@@ -244,7 +244,8 @@ def test_rows_are_partitioned_by_utc_date_across_midnight(tmp_path: Path) -> Non
         writer.append(make_decision("berlin", after_in_berlin))
 
     log_dir = Home(tmp_path).decision_log
-    assert sorted(path.name for path in log_dir.iterdir()) == ["date=2024-05-01", "date=2024-05-02"]
+    partitions = sorted(path.name for path in log_dir.iterdir() if path.name != "_wal")
+    assert partitions == ["date=2024-05-01", "date=2024-05-02"]
     first_day = pq.read_table(next((log_dir / "date=2024-05-01").glob("part-*.parquet")))
     assert first_day["decision_id"].to_pylist() == ["late"]
     assert read_decisions(log_dir, start=midnight)["decision_id"].to_pylist() == [
@@ -302,17 +303,17 @@ def test_temporary_files_are_never_read_nor_left_behind(tmp_path: Path) -> None:
 
 
 def test_failed_write_keeps_rows_buffered_until_a_flush_succeeds(tmp_path: Path) -> None:
-    log_dir = Home(tmp_path).decision_log
-    log_dir.parent.mkdir(parents=True)
-    log_dir.write_text("a file where the log directory should be")
+    partition = Home(tmp_path).decision_log / "date=2024-05-01"
+    partition.parent.mkdir(parents=True)
+    partition.write_text("a file where the partition directory should be")
     writer = decision_writer(tmp_path)
     writer.append(make_decision("d0"))
 
     with pytest.raises(OSError):
         writer.flush()
-    assert writer.buffered_rows == 1
+    assert writer.buffered_rows == 1 and not writer.healthy
 
-    log_dir.unlink()
+    partition.unlink()
     writer.append(make_decision("d1"))
     writer.close()
     assert sorted(read_ids(tmp_path)) == ["d0", "d1"]
@@ -412,8 +413,7 @@ def test_join_attributes_outcomes_within_the_window_only() -> None:
         [
             make_outcome("o1", "converted", NOON + 5 * minute),
             make_outcome("o2", "converted", NOON + 6 * minute, "revenue", 20.0),
-            make_outcome("o3", "converted", NOON + 7 * minute, "revenue", 5.5),
-            make_outcome("o4", "converted", NOON + 120 * minute, "revenue", 1_000.0),
+            make_outcome("o4", "late", NOON + 120 * minute, "revenue", 1_000.0),
             make_outcome("o5", "late", NOON + 90 * minute),
             make_outcome("o6", "ghost", NOON + minute),
         ],
@@ -424,15 +424,38 @@ def test_join_attributes_outcomes_within_the_window_only() -> None:
     assert joined.column_names == [*DECISION_SCHEMA.names, *JOIN_COLUMNS]
     assert joined.select(["decision_id", *JOIN_COLUMNS]).to_pylist() == [
         joined_row("late", False, 0.0, 0, None),
-        joined_row("converted", True, 25.5, 3, NOON + 5 * minute),
+        joined_row("converted", True, 20.0, 2, NOON + 5 * minute),
         joined_row("quiet", False, 0.0, 0, None),
     ]
     assert join_outcomes(decisions, outcomes).select(
         ["decision_id", *JOIN_COLUMNS]
     ).to_pylist() == [
-        joined_row("late", True, 0.0, 1, NOON + 90 * minute),
-        joined_row("converted", True, 1_025.5, 4, NOON + 5 * minute),
+        joined_row("late", True, 1_000.0, 2, NOON + 90 * minute),
+        joined_row("converted", True, 20.0, 2, NOON + 5 * minute),
         joined_row("quiet", False, 0.0, 0, None),
+    ]
+
+
+def test_join_counts_one_outcome_per_event_and_no_non_finite_value() -> None:
+    """Repeats of a (decision, event) in the log (a retry logged again after a crash, two
+    replicas at once, a log from before the ledger) count once, the first received; a
+    NaN or infinite value (a log from before the API bounded values) never counts."""
+    minute = dt.timedelta(minutes=1)
+    decisions, outcomes = _tables(
+        [make_decision("retried"), make_decision("poisoned")],
+        [
+            make_outcome("first", "retried", NOON + minute, "revenue", 20.0),
+            make_outcome("retry", "retried", NOON + 2 * minute, "revenue", 20.0),
+            make_outcome("again", "retried", NOON + 3 * minute, "conversion"),
+            make_outcome("twice", "retried", NOON + 4 * minute, "conversion"),
+            make_outcome("huge", "poisoned", NOON + minute, "revenue", float("inf")),
+            make_outcome("nan", "poisoned", NOON + minute, "conversion", float("nan")),
+        ],
+    )
+    joined = join_outcomes(decisions, outcomes, window_s=3600)
+    assert joined.select(["decision_id", *JOIN_COLUMNS]).to_pylist() == [
+        joined_row("retried", True, 20.0, 2, NOON + minute),
+        joined_row("poisoned", False, 0.0, 0, None),
     ]
 
 

@@ -8,13 +8,17 @@ the same registry.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
 from typer.testing import CliRunner
 
 from configs.loader import DEFAULT_DIR, load_config
@@ -24,6 +28,7 @@ from liftgate.core.contract import FeatureContract
 from liftgate.core.home import HOME_ENV, Home
 from liftgate.sim.world import World
 from registry.client import ModelRegistry
+from registry.errors import RegistryError
 from registry.training import data_fingerprint
 
 pytestmark = pytest.mark.slow
@@ -238,3 +243,47 @@ def test_load_returns_the_trained_model_cached_by_version(trained: dict, home: H
     challenger = registry.load(NAME, "challenger")
     assert challenger.version == "2"
     assert challenger.model is not loaded.model
+
+
+class Unpickled:
+    """Creates a directory when unpickled: the proof that a file was unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def test_a_version_that_is_not_a_booster_is_refused_not_unpickled(
+    home: Home, tmp_path: Path
+) -> None:
+    registry = ModelRegistry(home)
+    marker = tmp_path / "unpickled"
+    with mlflow.start_run():
+        mlflow.lightgbm.log_model(
+            Unpickled(marker),
+            name="model",
+            registered_model_name=NAME,
+            serialization_format="cloudpickle",
+        )
+    marker.rmdir()  # MLflow loads what it logs
+    with pytest.raises(RegistryError, match="expected a LightGBM Booster .*; not loaded"):
+        registry.load(NAME, version="4")
+    assert not marker.exists()
+
+
+def test_an_outage_is_an_error_not_a_registry_without_aliases(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = ModelRegistry(home)
+    assert registry.aliases("never-registered") == {}
+
+    def unavailable(name: str):
+        raise MlflowException("database is locked", error_code=TEMPORARILY_UNAVAILABLE)
+
+    monkeypatch.setattr(registry.client, "get_registered_model", unavailable)
+    with pytest.raises(RegistryError, match="could not be read: database is locked"):
+        registry.aliases(NAME)
+    with pytest.raises(RegistryError):  # a rollback's check cannot mistake it for "removed"
+        registry.alias_version(NAME, "challenger")

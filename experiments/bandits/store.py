@@ -7,7 +7,9 @@
   applied, or null; decisions at or before it are never learned again;
 - ``counts`` / ``reward_sums``: decisions learned and their total reward, per action code
   (``actions`` names the codes), for `liftgate bandit status`;
-- ``n_runs`` and ``updated_at``: update runs that changed the state, and the last one.
+- ``n_runs`` and ``updated_at``: update runs that changed the state, and the last one;
+- ``n_skipped``: closed decisions not learned because their reward was not finite (0 in a
+  file written before it was counted).
 
 Writers (the updater, in any replica or the CLI) change the state in a locked
 read-modify-write (`liftgate.core.jsonstate.locked_json`: an exclusive lock, an atomic and
@@ -62,6 +64,7 @@ class BanditState:
     reward_sums: np.ndarray = field(default_factory=lambda: np.zeros(0))
     n_runs: int = 0
     updated_at: datetime | None = None
+    n_skipped: int = 0
 
     @classmethod
     def initial(cls, spec: BanditSpec) -> BanditState:
@@ -78,6 +81,7 @@ class BanditState:
             "reward_sums": self.reward_sums.tolist(),
             "n_runs": self.n_runs,
             "updated_at": None if self.updated_at is None else self.updated_at.isoformat(),
+            "n_skipped": self.n_skipped,
         }
 
     @classmethod
@@ -93,6 +97,7 @@ class BanditState:
             reward_sums=np.asarray(document["reward_sums"], dtype=np.float64),
             n_runs=int(document["n_runs"]),
             updated_at=moment(document["updated_at"]),
+            n_skipped=int(document.get("n_skipped", 0)),
         )
 
 

@@ -9,11 +9,17 @@ fallbacks) with ``watermark < ts ≤ cutoff``, where
 attributes their outcomes within the window (`experiments.logs.reader.join_outcomes`; no
 conversion ⇒ converted 0, revenue 0), applies them to the policy in chunks of
 ``bandit.batch_size`` rows, and moves the watermark to the cutoff, all under the state
-file's lock (`experiments.bandits.store`). The watermark only moves forward and is written
-together with the policy, so no decision is learned twice, whichever replica runs the
-update. The settle margin — the decision log's flush age plus `SETTLE_SLACK_S` — covers
-decisions still buffered in a replica and outcomes posted at the end of their window: by
-the time the cutoff passes a decision's timestamp, the decision and its outcomes are on disk.
+file's lock (`experiments.bandits.store`). A decision whose reward is not finite (a
+revenue logged before the API bounded values) is skipped and counted (``n_skipped``),
+never learned: one poisoned row must not stop the bandit, nor its parameters. The
+watermark only moves forward and is written together with the policy, so no decision is
+learned twice, whichever replica runs the update. The settle margin — the decision log's
+flush age plus `SETTLE_SLACK_S` — covers decisions still buffered in a replica and outcomes
+posted at the end of their window: by the time the cutoff passes a decision's timestamp,
+the decision and its outcomes are on disk. Rows that take longer — a crashed replica's,
+recovered from its write-ahead segments, or a replica's whose disk failed — hold the
+cutoff back until they are in Parquet (`cutoff_of`, `unlanded`), so a late row is learned
+late, never skipped.
 
 The core (`cutoff_of`, `due_decisions`, `learn`) is pure; `update_bandit` and
 `update_experiment` read the logs and the state file.
@@ -44,6 +50,7 @@ References: Chapelle & Li (2011), "An Empirical Evaluation of Thompson Sampling"
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import numpy as np
@@ -56,10 +63,13 @@ from experiments.bandits.base import Batch
 from experiments.bandits.spec import BanditSpec
 from experiments.bandits.store import BanditState, BanditStateError, BanditStore
 from experiments.logs.reader import join_outcomes, read_decisions, read_outcomes
-from experiments.logs.schema import TIMESTAMP
+from experiments.logs.schema import TIMESTAMP, DecisionRecord, OutcomeRecord
+from experiments.logs.wal import recover, unlanded_since
 from experiments.state import read_state
 from liftgate.core.errors import InputError
 from liftgate.core.home import Home
+
+logger = logging.getLogger(__name__)
 
 #: Margin beyond the log's flush age before a decision counts as surely on disk (seconds).
 SETTLE_SLACK_S = 30.0
@@ -71,9 +81,46 @@ def settle_seconds(config: LiftgateConfig) -> float:
     return config.serving.decision_log.max_age_s + SETTLE_SLACK_S
 
 
-def cutoff_of(now: dt.datetime, window_s: float, settle_s: float) -> dt.datetime:
-    """The latest decision timestamp whose reward is final at `now`."""
-    return now - dt.timedelta(seconds=window_s + settle_s)
+def cutoff_of(
+    now: dt.datetime,
+    window_s: float,
+    settle_s: float,
+    unlanded_decisions: dt.datetime | None = None,
+    unlanded_outcomes: dt.datetime | None = None,
+) -> dt.datetime:
+    """The latest decision timestamp whose reward is final at `now`.
+
+    ``unlanded_decisions`` / ``unlanded_outcomes`` are the earliest ``ts`` of the records
+    still in write-ahead segments, not yet in Parquet (`experiments.logs.wal.unlanded_since`):
+    the cutoff stays before such a decision, and before every decision such an outcome
+    could count for (its ``ts`` minus the window), so they are learned once they land.
+
+    >>> noon = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
+    >>> cutoff_of(noon, 3600, 30).isoformat()
+    '2024-05-01T10:59:30+00:00'
+    >>> cutoff_of(noon, 3600, 30, unlanded_decisions=noon.replace(hour=9)).isoformat()
+    '2024-05-01T08:59:59.999999+00:00'
+    """
+    cutoff = now - dt.timedelta(seconds=window_s + settle_s)
+    tick = dt.timedelta(microseconds=1)
+    if unlanded_decisions is not None:
+        cutoff = min(cutoff, unlanded_decisions - tick)
+    if unlanded_outcomes is not None:
+        cutoff = min(cutoff, unlanded_outcomes - dt.timedelta(seconds=window_s) - tick)
+    return cutoff
+
+
+def unlanded(home: Home) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """Convert the segments crashed writers left, then the earliest ``ts`` of the decisions
+    and of the outcomes still not in Parquet (a failing disk, or a writer's last seconds)."""
+    logs = ((home.decision_log, DecisionRecord), (home.outcome_log, OutcomeRecord))
+    for directory, record_type in logs:
+        try:
+            recover(directory, record_type)
+        except OSError as error:  # they stay unlanded: the cutoff waits for them
+            logger.warning("recovering the log in %s failed: %s", directory, error)
+    decisions, outcomes = (unlanded_since(directory, kind) for directory, kind in logs)
+    return decisions, outcomes
 
 
 def due_decisions(
@@ -100,7 +147,8 @@ def due_decisions(
 def learn(state: BanditState, joined: pa.Table, spec: BanditSpec, cutoff: dt.datetime) -> int:
     """Apply the closed decisions `joined` (due decisions with ``converted`` and
     ``revenue``) to `state`, `batch_size` rows per policy update; move the watermark to
-    `cutoff`. Returns the number of decisions learned."""
+    `cutoff`. Decisions whose reward is not finite are skipped and counted in
+    ``state.n_skipped``. Returns the number of decisions learned."""
     n = joined.num_rows
     if n:
         index = {a: k for k, a in enumerate(spec.action_ids)}
@@ -121,6 +169,12 @@ def learn(state: BanditState, joined: pa.Table, spec: BanditSpec, cutoff: dt.dat
         if spec.context_kind == "features":
             flat = pc.list_flatten(joined["features"]).to_numpy(zero_copy_only=False)
             features = flat.reshape(n, -1)
+        finite = np.isfinite(rewards)
+        if not finite.all():
+            state.n_skipped += int(n - finite.sum())
+            codes, rewards = codes[finite], rewards[finite]
+            features = None if features is None else features[finite]
+            n = len(codes)
         size = spec.bandit.batch_size
         for start in range(0, n, size):
             part = slice(start, start + size)
@@ -140,7 +194,8 @@ def update_experiment(
 ) -> dict[str, Any]:
     """One update run of `spec`'s bandit against the logs under `home`."""
     now = now or dt.datetime.now(dt.UTC)
-    cutoff = cutoff_of(now, spec.window_s, settle_s)
+    # Before the logs are read: what lands after this is newer, or was counted here.
+    cutoff = cutoff_of(now, spec.window_s, settle_s, *unlanded(home))
     store = BanditStore(home, spec.name)
     with store.transaction(lambda: BanditState.initial(spec)) as state:
         problem = spec.mismatch(state.policy)
@@ -166,6 +221,7 @@ def update_experiment(
         "watermark": None if state.watermark is None else state.watermark.isoformat(),
         "n_updates": state.policy.n_updates_,
         "n_runs": state.n_runs,
+        "n_skipped": state.n_skipped,
         "state": str(store.path),
     }
 

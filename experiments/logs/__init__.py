@@ -8,8 +8,12 @@ whose Arrow schemas are derived from the records' fields.
 
 - ``experiments.logs.schema``: the records, the Arrow schemas derived from them, and the
   conversion between records and Arrow tables;
-- ``experiments.logs.writer``: :class:`~experiments.logs.writer.LogWriter`, buffering
-  records and writing new Parquet files (several processes may log at once);
+- ``experiments.logs.writer``: :class:`~experiments.logs.writer.LogWriter`, writing each
+  record ahead to a segment before it is acknowledged, and in batches to new Parquet files
+  (several processes may log at once);
+- ``experiments.logs.frames``, ``experiments.logs.wal``, ``experiments.logs.group_commit``,
+  ``experiments.logs.parquet_files``: the write-ahead frames and segments (and the
+  recovery of a crashed writer's), the fsync policy, the durable at-most-once Parquet files;
 - ``experiments.logs.reader``: reading a log, and the decision–outcome join.
 
 >>> import datetime as dt, tempfile

@@ -117,13 +117,18 @@ def join_outcomes(
 ) -> pa.Table:
     """One row per decision (in order) with its outcomes attributed.
 
-    Added columns: ``converted`` (any ``"conversion"`` event), ``revenue`` (sum of
-    ``"revenue"`` event values, 0 if none), ``n_outcomes`` and ``first_outcome_ts``. With
-    ``window_s``, only outcomes with ``ts <= decision ts + window_s`` count, for all four
-    columns. Outcomes timestamped before their decision do count: they carry the
-    decision's id, so they followed it, and the app's clock is not ours. ``decision_id`` is
-    assumed unique; outcomes go to its first row.
+    Added columns: ``converted`` (a ``"conversion"`` event), ``revenue`` (the ``"revenue"``
+    event's value, 0 if none), ``n_outcomes`` and ``first_outcome_ts``. A decision has one
+    outcome per event: of several rows with the same (decision_id, event) — a retry logged
+    again after a crash, two replicas taking it at once, or a log written before the API
+    kept one — the first received counts. A value that is not finite (NaN, ±inf) never
+    counts. With ``window_s``, only outcomes with ``ts <= decision ts + window_s`` count,
+    for all four columns. The API accepts outcomes timestamped at most its clock skew
+    allowance before their decision (serving.yaml ``outcomes``); those count too: they
+    carry the decision's id, so they followed it, and the app's clock is not ours.
+    ``decision_id`` is assumed unique; outcomes go to its first row.
     """
+    outcomes = one_per_event(outcomes)
     decision_index = pc.index_in(outcomes["decision_id"], value_set=decisions["decision_id"])
     attributed = pc.is_valid(decision_index)
     if window_s is not None:
@@ -159,6 +164,31 @@ def join_outcomes(
         .append_column("n_outcomes", pc.fill_null(per_decision_column("count_all"), 0))
         .append_column("first_outcome_ts", per_decision_column("ts_min"))
     )
+
+
+def one_per_event(outcomes: pa.Table) -> pa.Table:
+    """The outcomes with a finite value, the first received of each (decision_id, event).
+
+    >>> import datetime as dt
+    >>> from experiments.logs.schema import OutcomeRecord, to_table
+    >>> t = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
+    >>> def outcome(outcome_id, value, seconds):
+    ...     received = t + dt.timedelta(seconds=seconds)
+    ...     return OutcomeRecord(outcome_id=outcome_id, decision_id="d1", ts=t, event="revenue",
+    ...                          value=value, received_ts=received, known_decision=True)
+    >>> table = to_table(OutcomeRecord, [outcome("retry", 9.0, 2), outcome("first", 5.0, 1),
+    ...                                  outcome("poison", float("nan"), 0)])
+    >>> one_per_event(table)["outcome_id"].to_pylist()
+    ['first']
+    """
+    finite = outcomes.filter(pc.is_finite(outcomes["value"]), null_selection_behavior="drop")
+    if finite.num_rows == 0:
+        return finite
+    ordered = finite.sort_by([("received_ts", "ascending"), ("outcome_id", "ascending")])
+    numbered = ordered.append_column("__row__", pa.array(range(ordered.num_rows), pa.int64()))
+    rows = numbered.group_by(["decision_id", "event"]).aggregate([("__row__", "min")])
+    first = rows["__row___min"]
+    return ordered.take(pc.take(first, pc.sort_indices(first)))  # in the order received
 
 
 def orphan_outcomes(decisions: pa.Table, outcomes: pa.Table) -> pa.Table:

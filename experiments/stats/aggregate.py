@@ -9,6 +9,9 @@ is a handful of numbers per arm whatever the table size. Partial results of part
 
 Each row is one unit. A null metric value counts as 0 (a unit without an outcome did not
 convert and spent nothing); rows whose arm is null are dropped. Arm labels become ``str``.
+Values that are not finite (NaN, ±inf), and values so large that their sums overflow, are
+refused with `NonFiniteValues` naming the metrics, rather than turned into statistics of
+NaN or inf that no test can read.
 
 >>> import pyarrow as pa
 >>> t = pa.table({"arm": ["a", "a", "b", "b", "b"],
@@ -20,10 +23,17 @@ convert and spent nothing); rows whose arm is null are dropped. Arm labels becom
 ProportionStatistic(n=3, sum=2.0)
 >>> s["a"]["rev"]
 SampleMeanStatistic(n=2, sum=10.0, sum_squares=100.0)
+>>> poisoned = t.set_column(2, "revenue", pa.array([0.0, 1e308, 5.0, 7.0, float("nan")]))
+>>> try:
+...     aggregate(poisoned, "arm", [MetricSpec("rev", "revenue", "mean")])
+... except NonFiniteValues as refused:
+...     print(refused.problems)
+{'rev': "column 'revenue' holds 1 value that is not finite (NaN or ±inf)"}
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,6 +51,15 @@ from experiments.stats.statistics import (
 
 MetricKind = Literal["binomial", "mean", "ratio"]
 KINDS = ("binomial", "mean", "ratio")
+
+
+class NonFiniteValues(ValueError):
+    """Metrics whose values, or the sums of their values, are not finite; `problems` maps
+    each such metric's name to what is wrong."""
+
+    def __init__(self, problems: dict[str, str]):
+        self.problems = problems
+        super().__init__("; ".join(f"metric {name!r}: {what}" for name, what in problems.items()))
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,16 @@ def validate(table: pa.Table, arm_col: str, metrics: list[MetricSpec]) -> None:
                 )
 
 
+def _non_finite_values(table: pa.Table, metric: MetricSpec) -> str | None:
+    for col in metric.columns:
+        if pa.types.is_floating(table.schema.field(col).type):
+            bad = pc.sum(pc.invert(pc.is_finite(table[col]))).as_py() or 0
+            if bad:
+                values = "value that is" if bad == 1 else "values that are"
+                return f"column {col!r} holds {bad} {values} not finite (NaN or ±inf)"
+    return None
+
+
 class _Columns:
     """Derived float64 columns, each computed once however many metrics use it."""
 
@@ -161,6 +190,9 @@ def aggregate(
     validate(table, arm_col, metrics)
     if table[arm_col].null_count:
         table = table.filter(pc.is_valid(table[arm_col]))
+    problems = {m.name: p for m in metrics if (p := _non_finite_values(table, m)) is not None}
+    if problems:
+        raise NonFiniteValues(problems)
     cols = _Columns(table)
     needed: dict[str, dict[str, str]] = {}
     for m in metrics:
@@ -189,6 +221,13 @@ def aggregate(
     )
     data = grouped.to_pydict()
     sums = {k: data[f"{alias[k]}_sum"] for k in keys}
+    overflowed = {
+        m.name: "the sums of its values overflow (values too large to analyse)"
+        for m in metrics
+        if not all(math.isfinite(x or 0.0) for k in needed[m.name].values() for x in sums[k])
+    }
+    if overflowed:
+        raise NonFiniteValues(overflowed)
 
     out: dict[str, dict[str, Statistic]] = {}
     for i, arm in enumerate(data[arm_key]):

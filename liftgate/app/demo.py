@@ -23,6 +23,7 @@ from liftgate.sim.world import World
 from liftgate.sim.world.world import REVENUE_NOISE_SIGMA
 from registry.client import ModelRegistry
 from registry.pipeline import train_and_register
+from serving.api_keys import APP, KeyStore
 
 CONCURRENCY = 8
 
@@ -37,8 +38,11 @@ def _training_line(label: str, summary: dict) -> str:
     )
 
 
-async def send_traffic(url: str, world: World, customers: pd.DataFrame, seed: int) -> list[dict]:
-    """Decide for each customer, then report outcomes drawn from the world's ground truth."""
+async def send_traffic(
+    url: str, key: str, world: World, customers: pd.DataFrame, seed: int
+) -> list[dict]:
+    """Decide for each customer, then report outcomes drawn from the world's ground truth;
+    `key` is an API key of role app."""
     rng = np.random.default_rng([seed, 2])
     truth_p = world.conversion_probability(customers)
     values = world.order_value(customers)
@@ -67,7 +71,8 @@ async def send_traffic(url: str, world: World, customers: pd.DataFrame, seed: in
                     )
             results[i] = {"answer": answer, "status": response.status_code, "k": k}
 
-    async with httpx.AsyncClient(timeout=10.0) as client:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(timeout=10.0, headers=headers) as client:
         await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
     return results
 
@@ -112,17 +117,26 @@ def run_demo(
     home.customers.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(out / "customers.parquet", home.customers)
     port = port or config.serving.port
-    progress(f"[4/6] starting Ray Serve ({config.serving.topology}) on port {port}")
-    service = runner.serve_detached(
-        home, config.serving.host, port, config.serving.topology, config.directory
+    keys = KeyStore.for_home(home)
+    app_key = keys.create(APP, name="demo")  # the demo's traffic; revoked when it is done
+    progress(
+        f"[4/6] starting Ray Serve ({config.serving.topology}) on port {port}; "
+        f"API key {app_key.record.key_id} (role app) for the traffic"
     )
     try:
-        sample = world.customers.sample(customers_served, random_state=seed).reset_index(drop=True)
-        progress(f"[5/6] sending {customers_served:,} simulated customers through /v1/decide")
-        results = asyncio.run(send_traffic(service["url"], world, sample, seed))
+        service = runner.serve_detached(
+            home, config.serving.host, port, config.serving.topology, config.directory
+        )
+        try:
+            sample = world.customers.sample(customers_served, random_state=seed)
+            sample = sample.reset_index(drop=True)
+            progress(f"[5/6] sending {customers_served:,} simulated customers through /v1/decide")
+            results = asyncio.run(send_traffic(service["url"], app_key.key, world, sample, seed))
+        finally:
+            progress("[6/6] stopping the service (the logs flush on shutdown)")
+            runner.stop_process(service["pid"])
     finally:
-        progress("[6/6] stopping the service (the logs flush on shutdown)")
-        runner.stop_process(service["pid"])
+        keys.revoke(app_key.record.key_id)
 
     answers = [r["answer"] for r in results]
     latency = np.array([a["latency_ms"] for a in answers])

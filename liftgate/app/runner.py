@@ -10,14 +10,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from configs.loader import LiftgateConfig
+from experiments.canary import CanarySplit
+from experiments.canary_state import read_split
 from liftgate.core.errors import LiftgateError
 from liftgate.core.home import HOME_ENV, Home
-from liftgate.core.jsonstate import read_json, write_json
+from liftgate.core.jsonstate import UnreadableDocument, read_json, write_json
 
 # Ray on one box: loopback only, no token auth, no usage report (see README: Serving).
 BASE_ENV = {
@@ -77,13 +80,20 @@ def serve_foreground(
     ready_timeout_s: float = 180.0,
 ) -> None:
     """Run the application until SIGTERM/SIGINT, then shut Serve and Ray down cleanly."""
+    from serving.access import OFF_WARNING, auth_enabled
+
+    # Before Ray starts: a bad LIFTGATE_AUTH is an InputError (exit 2) naming it. The
+    # replicas inherit this environment and decide the same.
+    auth = auth_enabled(config.serving.auth, os.environ)
+    if not auth:
+        rule = "!" * 88
+        print(f"{rule}\nWARNING: {OFF_WARNING}\n{rule}", file=sys.stderr, flush=True)
     os.environ.update(ray_env(config))
     import ray
     from ray import serve
     from ray.serve.context import _get_global_client
     from ray.serve.schema import ServeDeploySchema
 
-    from experiments.canary_state import read_split
     from serving.ray_app import canary_user_config, deploy_config
 
     stop = threading.Event()
@@ -114,21 +124,22 @@ def serve_foreground(
             # What `serve deploy` sends through the dashboard (off here), sent directly.
             _get_global_client().deploy_apps(ServeDeploySchema.model_validate(document))
 
-        split, applied = read_split(home)
-        deploy(split, applied)
+        weights = WeightsFollower(home, deploy)
+        weights.start()
         url = f"http://{host}:{port}"
         wait_ready(url, ready_timeout_s, alive=lambda: not stop.is_set())
         write_json(home.service_state, {"pid": os.getpid(), "url": url, "topology": topology})
-        print(f"liftgate serving on {url} ({topology}); stop with `liftgate stop`", flush=True)
+        keys = "API keys required" if auth else "AUTH OFF: no keys asked"
+        print(
+            f"liftgate serving on {url} ({topology}; {keys}); stop with `liftgate stop`",
+            flush=True,
+        )
         if config.serving.guard:
             start_guard(config, home, stop)
         # Rollout weights: the file is the record; a change reaches the replicas as a new
         # `user_config` (reconfigured in place, no restart; README: Rollouts).
         while not stop.wait(WEIGHTS_POLL_S):
-            split, revision = read_split(home)
-            if revision != applied:
-                deploy(split, revision)
-                applied = revision
+            weights.poll()
     finally:
         home.service_state.unlink(missing_ok=True)
         try:
@@ -136,6 +147,37 @@ def serve_foreground(
         finally:
             ray.shutdown()
     print("liftgate stopped: Serve and Ray shut down", flush=True)
+
+
+class WeightsFollower:
+    """The serving weights as the driver follows them: each new revision of the file is
+    deployed; while the file cannot be read, the split last deployed stays (reported once
+    on stderr) until a readable revision replaces it."""
+
+    def __init__(self, home: Home, deploy: Callable[[CanarySplit | None, int], None]):
+        self.home, self.deploy = home, deploy
+        self.applied: int | None = None
+        self.problem: str | None = None
+
+    def start(self) -> None:
+        """Deploy the file's split; if it cannot be read, the champion serves everyone."""
+        self.poll()
+        if self.applied is None:
+            self.deploy(None, 0)
+            self.applied = 0
+
+    def poll(self) -> None:
+        try:
+            split, revision = read_split(self.home)
+        except UnreadableDocument as exc:
+            if str(exc) != self.problem:
+                self.problem = str(exc)
+                print(f"serving weights: {exc}; keeping the split applied", file=sys.stderr)
+            return
+        self.problem = None
+        if revision != self.applied:
+            self.deploy(split, revision)
+            self.applied = revision
 
 
 def stop_on_signals(stop: threading.Event) -> None:

@@ -44,6 +44,7 @@ from liftgate.sim.world import World
 from liftgate.sim.world.customers import arrival_weights
 from registry.client import ModelRegistry
 from registry.pipeline import train_and_register
+from serving.api_keys import APP, OPERATOR, KeyStore
 
 SCENARIOS = ("bad-challenger", "good-challenger", "drift")
 ROLLOUT = "demo-canary"
@@ -116,21 +117,23 @@ def _customers(world: World, n: int, drifted: bool, rng: np.random.Generator) ->
 
 
 class CanaryWatch(threading.Thread):
-    """Polls /healthz (either replica answers) and notes when the replicas stop serving
-    the canary: the first of `confirmations` answers in a row without it."""
+    """Polls /v1/canary with an operator's `key` (either replica answers) and notes when the
+    replicas stop serving the canary: the first of `confirmations` answers in a row without
+    it."""
 
-    def __init__(self, url: str, confirmations: int = 6):
+    def __init__(self, url: str, key: str, confirmations: int = 6):
         super().__init__(daemon=True)
-        self.url, self.confirmations = url, confirmations
+        self.url, self.key, self.confirmations = url, key, confirmations
         self.cleared_at: datetime | None = None
         self.stopped = threading.Event()
 
     def run(self) -> None:
         streak_start, streak = None, 0
-        with httpx.Client(timeout=2.0) as client:
+        headers = {"Authorization": f"Bearer {self.key}"}
+        with httpx.Client(timeout=2.0, headers=headers) as client:
             while not self.stopped.wait(0.02):
                 try:
-                    canary = client.get(f"{self.url}/healthz").json()["canary"]
+                    canary = client.get(f"{self.url}/v1/canary").json()["canary"]
                 except httpx.HTTPError:
                     continue
                 if canary is not None:
@@ -180,6 +183,9 @@ def run_scenario(
         progress(f"  ALERT [{alert['severity']}] {alert['alert']}: {alert['summary']}")
 
     receiver = AlertReceiver(on_alert=show).start()
+    keys = KeyStore.for_home(home)  # in the scenario's own home, which goes with it
+    app_key = keys.create(APP, name=f"demo {scenario}").key
+    operator_key = keys.create(OPERATOR, name=f"demo {scenario}: canary watch").key
     port = port or config.serving.port
     progress(f"[3/5] starting Ray Serve with the guard on port {port}")
     with patch.dict(os.environ, {WEBHOOK_ENV: receiver.url}):  # for the server's guard
@@ -189,7 +195,7 @@ def run_scenario(
     url = service["url"]
     rng = np.random.default_rng([seed, 7])
     sent, verdict_at, status = 0, None, "running"
-    watch = CanaryWatch(url)
+    watch = CanaryWatch(url, operator_key)
     try:
         controller = RolloutController(config, home, registry=registry)
         controller.start(ROLLOUT, who="demo")
@@ -198,7 +204,7 @@ def run_scenario(
         while sent < max_decisions:
             drifted = scenario == "drift" and sent >= max_decisions // 4
             batch = _customers(world, BATCH, drifted, rng)
-            asyncio.run(send_traffic(url, world, batch, seed + sent))
+            asyncio.run(send_traffic(url, app_key, world, batch, seed + sent))
             sent += len(batch)
             status = read_record(home, ROLLOUT).status
             if status not in ACTIVE:

@@ -159,9 +159,14 @@ class FeatureContract:
             for s in self.specs
             if s.dtype == "category"
         }
-        canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+        # Where a value comes from (`source`) does not change the transform: models trained
+        # before a feature's source changed stay on the same contract version.
+        transform = config.model_dump(mode="json", exclude={"features": {"__all__": {"source"}}})
+        canonical = json.dumps(transform, sort_keys=True)
         self.fingerprint = hashlib.sha256(canonical.encode()).hexdigest()[:12]
         self.version = f"{config.version}+{self.fingerprint}"
+        #: The features a decide request's `context` may set (`source: request`).
+        self.request_features = tuple(s.name for s in self.specs if s.source == "request")
 
     @property
     def categorical_indices(self) -> list[int]:
@@ -200,15 +205,20 @@ class FeatureContract:
     def context_errors(self, context: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(key, what was expected) for each request-context value the contract rejects.
 
-        An app's context is explicit input, so it must be valid as sent: unlike stored
-        attributes, it is never repaired.
+        Only features marked ``source: request`` may be sent: any other key would let a
+        caller override what the store knows of the customer. An app's context is explicit
+        input, so it must be valid as sent: unlike stored attributes, it is never repaired.
+
+        >>> from configs.loader import load_config
+        >>> FeatureContract(load_config().features).context_errors({"device": "ios"})
+        [('device', 'no context key: no feature of the contract has source: request')]
         """
         errors = []
         specs = dict(zip(self.names, self.specs, strict=True))
         for key, value in context.items():
             spec = specs.get(key)
-            if spec is None:
-                errors.append((key, f"a feature of the contract: one of {list(self.names)}"))
+            if spec is None or spec.source != "request":
+                errors.append((key, self._allowed_keys_text()))
             elif spec.dtype == "category":
                 if value not in self._codes[key]:
                     errors.append((key, f"one of {spec.categories}"))
@@ -220,6 +230,11 @@ class FeatureContract:
             elif spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
                 errors.append((key, f"a number in [{spec.range[0]}, {spec.range[1]}]"))
         return errors
+
+    def _allowed_keys_text(self) -> str:
+        if not self.request_features:
+            return "no context key: no feature of the contract has source: request"
+        return f"a feature with source: request, one of {list(self.request_features)}"
 
     def transform_row(self, attributes: Mapping[str, Any]):
         """Encode one customer: the same code as `transform`, on a batch of one."""

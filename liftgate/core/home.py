@@ -17,7 +17,10 @@ names onto ``home.root``. The layout, with the member that names each entry::
     │   ├── <rollout>.json                  rollout_record(r) a rollout's status and history
     │   └── serving.json                    serving_weights   the canary split replicas serve
     ├── online_store/customers.parquet      customers         the features served by default
+    ├── ledger/outcomes.db                  outcome_ledger    the first answer per (decision, event)
+    ├── uplift_models/<name>.pkl            uplift_models     uplift models (and .sha256 files)
     ├── secrets/decision_ids.key            decision_ids_key  the HMAC key of decision ids
+    ├── secrets/api_keys.db                 api_keys          API keys: role, name, salted hash
     ├── drift/<UTC time>/                   drift_reports     the drift job's reports
     ├── run/serve.json                      service_state     the detached service (pid, url)
     ├── run/serve.log                       service_log       its output
@@ -25,10 +28,11 @@ names onto ``home.root``. The layout, with the member that names each entry::
     ├── configs/                            configs           a scenario's copy of the configs
     └── scenarios/<scenario>/               scenario(s)       a scenario's own home, this layout
 
-A relative path in the configuration (an uplift arm's ``model_path``) is placed under the
-root by `resolve`. The JSON documents are shared by processes through
-`liftgate.core.jsonstate`, which keeps ``.<name>.lock`` lock files (and, while writing,
-``.<name>.<random>.tmp`` files) beside them.
+An uplift arm's ``model_path`` is relative to the root, or absolute, and must lie in
+``uplift_models`` (`uplift_model` checks it). The JSON documents are shared by processes
+through `liftgate.core.jsonstate`, which keeps ``.<name>.lock`` lock files (and, while
+writing, ``.<name>.<random>.tmp`` files) beside them. Each log directory also holds
+``_wal/``, its writers' write-ahead segments (`experiments.logs.wal`), which readers skip.
 
 >>> home = Home(Path("/srv/liftgate"))
 >>> str(home.rollout_record("canary")), str(home.serving_weights)
@@ -117,8 +121,25 @@ class Home:
         return self.root / "online_store" / "customers.parquet"
 
     @property
+    def outcome_ledger(self) -> Path:
+        """The outcome ledger (SQLite) that every replica checks: one outcome per decision
+        and event (serving/outcome_ledger.py)."""
+        return self.root / "ledger" / "outcomes.db"
+
+    @property
+    def uplift_models(self) -> Path:
+        """Uplift models of `liftgate uplift train`, each with its SHA-256 in a ``.sha256``
+        file beside it: the only files an uplift arm may serve."""
+        return self.root / "uplift_models"
+
+    @property
     def decision_ids_key(self) -> Path:
         return self.root / "secrets" / "decision_ids.key"
+
+    @property
+    def api_keys(self) -> Path:
+        """The API key store (SQLite): `liftgate keys` writes it, replicas read it."""
+        return self.root / "secrets" / "api_keys.db"
 
     @property
     def service_state(self) -> Path:
@@ -149,10 +170,17 @@ class Home:
         """The home of one scenario run, inside this one."""
         return Home(self.root / "scenarios" / name)
 
-    def resolve(self, configured: str | Path) -> Path:
-        """A path from the configuration: as given if absolute, else under the root."""
-        path = Path(configured)
-        return path if path.is_absolute() else self.root / path
+    def uplift_model(self, configured: str | Path) -> Path:
+        """The file an uplift arm's ``model_path`` names (relative to the root, or absolute),
+        links resolved; a ValueError unless it lies in `uplift_models`, since replicas
+        unpickle it."""
+        path = (self.root / configured).resolve()
+        if not path.is_relative_to(self.uplift_models.resolve()):
+            raise ValueError(
+                f"expected a file in {self.uplift_models} (where `liftgate uplift train` "
+                f"saves models); found {str(configured)!r}"
+            )
+        return path
 
     def ensure(self) -> Home:
         for path in (self.root, self.artifacts, self.logs, self.audit_log.parent):

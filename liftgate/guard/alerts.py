@@ -1,10 +1,15 @@
 """Alerts: a JSON payload to a webhook (Alertmanager / PagerDuty style), kept locally too.
 
-Every alert is appended to LIFTGATE_HOME/alerts.jsonl whether or not the webhook answers,
-so a page that never arrived is still on record; delivery is retried briefly and its
-outcome recorded in the payload's `delivery` (`tenacity`: up to 3 attempts, 0.2 s then 0.4 s
-apart, on connection errors and 5xx answers). `AlertReceiver` is a small local webhook
-that the demo runs to print what an on-call engineer would receive.
+`record_alert` appends an alert to LIFTGATE_HOME/alerts.jsonl (fsynced) with an
+`alert_id` before anyone tries to deliver it, so a page that never arrived is still on
+record, even after a crash; `deliver_alert` sends it and appends its `delivery` as a line
+with the same `alert_id`. The rollout controller records alerts while it holds a rollout's
+lock and delivers them once it has released it, so a webhook that hangs never holds up
+another command. Delivery is retried briefly (`tenacity`: up to 3 attempts, 0.2 s then
+0.4 s apart, when sending fails in any way or the answer is a 5xx), each attempt bounded by
+`TIMEOUT_S` and the whole by `DEADLINE_S`; it never raises: a failure is logged and
+recorded. `AlertReceiver` is a small local webhook that the demo runs to print what an
+on-call engineer would receive.
 
 >>> receiver = AlertReceiver().start()
 >>> send_alert(receiver.url, {"alert": "test", "summary": "hello"})
@@ -17,7 +22,9 @@ that the demo runs to print what an on-call engineer would receive.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,21 +36,48 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_increme
 from liftgate.core.home import Home
 
 WEBHOOK_ENV = "LIFTGATE_ALERT_WEBHOOK"
+TIMEOUT_S = 2.0  # one attempt: connect, send, answer
+DEADLINE_S = 8.0  # every attempt and pause: past it, the delivery is recorded as failed
+
+logger = logging.getLogger(__name__)
 
 
 def webhook_url(configured: str | None) -> str | None:
     return os.environ.get(WEBHOOK_ENV) or configured
 
 
-def send_alert(
-    url: str, payload: dict[str, Any], retries: int = 3, timeout_s: float = 2.0
-) -> dict[str, Any]:
-    """POST the payload; a few quick retries on connection errors and 5xx answers."""
+def send_alert(url: str, payload: dict[str, Any], retries: int = 3) -> dict[str, Any]:
+    """POST the payload; a few quick retries when sending fails or the answer is a 5xx.
 
+    Never raises, and returns within `DEADLINE_S`: the sending runs in a thread of its own,
+    left to finish on its own (a daemon) if it outlasts the deadline.
+    """
+    attempts: list[int] = []  # one entry an attempt, counted from the sending thread
+    outcome: list[dict[str, Any]] = []
+    sender = threading.Thread(
+        target=lambda: outcome.append(_send(url, payload, retries, attempts)),
+        name="alert-delivery",
+        daemon=True,
+    )
+    sender.start()
+    sender.join(DEADLINE_S)
+    if outcome:
+        return outcome[0]
+    return {
+        "delivered": False,
+        "status": f"no answer within {DEADLINE_S:g} s",
+        "attempts": len(attempts),
+    }
+
+
+def _send(url: str, payload: dict[str, Any], retries: int, attempts: list[int]) -> dict[str, Any]:
     def post() -> dict[str, Any]:
+        attempts.append(1)
         try:
-            status = httpx.post(url, json=payload, timeout=timeout_s).status_code
-        except httpx.HTTPError as exc:
+            body = json.dumps(payload, default=str)  # as alerts.jsonl has it
+            headers = {"content-type": "application/json"}
+            status = httpx.post(url, content=body, headers=headers, timeout=TIMEOUT_S).status_code
+        except Exception as exc:  # any failure to send is the delivery's outcome, not the guard's
             return {"delivered": False, "status": f"{type(exc).__name__}: {exc}"}
         return {"delivered": status < 300, "status": status}
 
@@ -58,19 +92,38 @@ def send_alert(
 
 
 def _transient_failure(delivery: dict[str, Any]) -> bool:
-    """No answer (a connection error), or a server error: worth another attempt."""
+    """Sending failed (no answer, or an error before one), or a server error: worth another
+    attempt."""
     status = delivery["status"]
     return isinstance(status, str) or status >= 500
 
 
-def record_alert(home: Home, payload: dict[str, Any], url: str | None) -> dict[str, Any]:
-    """Deliver to the webhook (if any) and append the alert with its delivery to alerts.jsonl."""
-    delivery = send_alert(url, payload) if url else {"delivered": False, "status": "no webhook"}
-    document = {**payload, "delivery": delivery}
+def record_alert(home: Home, payload: dict[str, Any]) -> dict[str, Any]:
+    """Append the alert, with a new `alert_id`, to alerts.jsonl, durably; not delivered yet."""
+    document = {"alert_id": secrets.token_hex(8), **payload}
+    _append(home, document)
+    return document
+
+
+def deliver_alert(home: Home, document: dict[str, Any], url: str | None) -> dict[str, Any]:
+    """Send a recorded alert to the webhook (if any) and append its delivery to alerts.jsonl.
+    Never raises: a failure is logged, and recorded when the log can be written."""
+    delivery = send_alert(url, document) if url else {"delivered": False, "status": "no webhook"}
+    if url and not delivery["delivered"]:
+        logger.warning("alert %s (%s) not delivered: %s", document["alert"], url, delivery)
+    try:
+        _append(home, {"alert_id": document["alert_id"], "delivery": delivery})
+    except OSError:
+        logger.exception("recording the delivery of alert %s failed", document["alert_id"])
+    return delivery
+
+
+def _append(home: Home, line: dict[str, Any]) -> None:
     home.alerts_log.parent.mkdir(parents=True, exist_ok=True)
     with home.alerts_log.open("a") as handle:
-        handle.write(json.dumps(document, default=str) + "\n")
-    return document
+        handle.write(json.dumps(line, default=str) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 class AlertReceiver:

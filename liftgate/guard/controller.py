@@ -9,15 +9,22 @@ observes the logs (`observe`), asks the pure verdict (`verdict.judge_interval`) 
 - HOLD: nothing (a drift hold raises an alert once per drift episode);
 - INCONCLUSIVE: what `on_inconclusive` says.
 
-Weights and aliases change together through `transition.apply_transition` (retried, or
-compensated). Every verdict and action is written to the audit log; rollbacks,
-promotions, drift and failures raise an alert (webhook + LIFTGATE_HOME/alerts.jsonl). In
-`dry_run`, the guard analyses and alerts what it would do, and never acts.
+Weights and aliases change together: the transition's intent is written into the rollout
+record first (durably), then `transition.apply_transition` moves weights, then aliases
+(retried). If a registry outage or a crash stops it midway, the intent stays in the record
+and every tick first finishes it (`reconcile`), so weights, aliases and record agree again
+before the guard judges anything; a rollback's intent ends at weight 0 and is never
+promoted. Every verdict and action is written to the audit log; rollbacks, promotions,
+drift and failures raise an alert (webhook + LIFTGATE_HOME/alerts.jsonl), and so does a
+rollout record the guard cannot read (it skips that rollout and keeps guarding the
+others). In `dry_run`, the guard analyses and alerts what it would do, and never acts.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,20 +38,16 @@ from experiments.canary_state import read_split, write_split
 from liftgate.core import audit
 from liftgate.core.errors import BAD_INPUT, LiftgateError
 from liftgate.core.home import Home
-from liftgate.core.vocabulary import (
-    CHALLENGER,
-    CHAMPION,
-    PREVIOUS,
-    TAG_REPLACED_VERSION,
-    TAG_ROLLED_BACK_AT,
-    TAG_ROLLED_BACK_WHY,
-)
+from liftgate.core.jsonstate import UnreadableDocument
+from liftgate.core.vocabulary import CHALLENGER, CHAMPION, PREVIOUS, TAG_REPLACED_VERSION
 from liftgate.guard import state as records
-from liftgate.guard.alerts import record_alert, webhook_url
+from liftgate.guard.alerts import deliver_alert, record_alert, webhook_url
 from liftgate.guard.observe import observe
-from liftgate.guard.state import RolloutRecord
-from liftgate.guard.transition import Transition, TransitionFailed, apply_transition
+from liftgate.guard.reconcile import rollback_of
+from liftgate.guard.state import Intent, RolloutRecord
+from liftgate.guard.transition import apply_transition
 from liftgate.guard.verdict import DriftObservation, Verdict, VerdictKind, judge_interval
+from registry.errors import RegistryError
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +60,30 @@ class RolloutError(LiftgateError, ValueError):
 
 
 class FileWeights:
-    """The serving weights file as the transition's weights part."""
+    """The serving weights file as the transition's weights part: one rollout's canary
+    weight (0 while the file serves no split of that rollout)."""
 
-    def __init__(self, home: Home):
-        self.home = home
+    def __init__(self, home: Home, rollout: RolloutConfig, challenger: str):
+        self.home, self.rollout, self.challenger = home, rollout, challenger
 
-    def get(self) -> CanarySplit | None:
-        return read_split(self.home)[0]
+    def get(self) -> float | None:
+        """The weight served; None if the file cannot be read (the next step rewrites it)."""
+        try:
+            split, _ = read_split(self.home)
+        except UnreadableDocument:
+            return None
+        return split.weight if split is not None and split.rollout == self.rollout.name else 0.0
 
-    def set(self, split: CanarySplit | None) -> None:
+    def set(self, weight: float) -> None:
+        split = None
+        if weight > 0:
+            split = CanarySplit(
+                rollout=self.rollout.name,
+                salt=self.rollout.salt_value,
+                weight=weight,
+                baseline=self.rollout.baseline,
+                challenger=self.challenger,
+            )
         write_split(self.home, split)
 
 
@@ -75,7 +93,7 @@ class RegistryAliases:
     def __init__(self, registry, model: str, who: str, why: str):
         self.registry, self.model, self.who, self.why = registry, model, who, why
 
-    def snapshot(self, names: list[str]) -> dict[str, str | None]:
+    def get(self, names: list[str]) -> dict[str, str | None]:
         aliases = self.registry.aliases(self.model)
         return {name: aliases.get(name) for name in names}
 
@@ -104,6 +122,26 @@ def _refused(name: str, record: RolloutRecord | None, why: str) -> RolloutError:
     return RolloutError(f"rollout {name!r} is {record.status}{why}")
 
 
+def _delivers_alerts_after(command: Callable) -> Callable:
+    """A command that may raise alerts under a rollout's lock delivers them to the webhook
+    when it returns (or raises), once the lock is released: a webhook that hangs never holds
+    up another command. They are in alerts.jsonl already."""
+
+    @functools.wraps(command)
+    def run(self: RolloutController, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self._outbox, "alerts", None) is not None:  # within a command: it delivers
+            return command(self, *args, **kwargs)
+        self._outbox.alerts = outbox = []
+        try:
+            return command(self, *args, **kwargs)
+        finally:
+            self._outbox.alerts = None
+            for document, url in outbox:
+                deliver_alert(self.home, document, url)
+
+    return run
+
+
 @dataclass(frozen=True)
 class RolloutStatus:
     """What `liftgate rollout status` shows: the record, the split the replicas serve (if it
@@ -112,7 +150,7 @@ class RolloutStatus:
     record: RolloutRecord
     serving: dict[str, Any] | None
     serving_revision: int
-    aliases: dict[str, str]
+    aliases: dict[str, str] | None  # None: the registry could not be read
 
     def to_json(self) -> dict[str, Any]:
         """The record's fields, then the serving split and aliases, then the last 10 events."""
@@ -133,15 +171,15 @@ class RolloutController:
         config: LiftgateConfig,
         home: Home,
         registry=None,
-        weights=None,
         drift_check: Callable[[RolloutConfig], DriftObservation | None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.config = config
         self.home = home
         self._registry = registry
-        self.weights = weights or FileWeights(home)
         self.clock = clock
+        self._unreadable: dict[str, str] = {}  # records alerted as unreadable: name → why
+        self._outbox = threading.local()  # alerts a command of this thread delivers after it
         if drift_check is None:
             from liftgate.guard.drift_signal import drift_check as job_drift_check
 
@@ -175,13 +213,19 @@ class RolloutController:
             raise _refused(name, record, "")
         split, revision = read_split(self.home)
         serving = split.to_dict() if split and split.rollout == name else None
-        return RolloutStatus(record, serving, revision, self.registry.aliases(self.model))
+        try:
+            aliases = self.registry.aliases(self.model)
+        except RegistryError as exc:  # an outage: the record and its pending intent still show
+            logger.warning("status of %s without the aliases: %s", name, exc)
+            aliases = None
+        return RolloutStatus(record, serving, revision, aliases)
 
     def active(self) -> list[str]:
-        return [record.name for record in records.all_records(self.home) if record.active]
+        return [r.name for r in records.all_records(self.home).readable if r.active]
 
     # --- commands --------------------------------------------------------------------------
 
+    @_delivers_alerts_after
     def start(self, name: str, who: str | None = None) -> RolloutRecord:
         rollout = self.rollout(name)
         who = who or audit.current_user()
@@ -225,14 +269,18 @@ class RolloutController:
                 self._alert(record, "rollout_blocked", "critical", ope["reason"], evidence=ope)
                 self._audit("rollout_blocked", record, who, reason=ope["reason"])
                 return record
-            record.add_event("started", step=0, weight=record.weight, who=who)
-            if not rollout.dry_run:
-                apply_transition(
-                    self.weights,
-                    self._aliases(who, "rollout started"),
-                    Transition(self._split(rollout, record)),
-                )
-            self._audit("rollout_started", record, who)
+            intent = Intent(
+                action=records.START,
+                weight=record.weight,
+                step=0,
+                who=who,
+                why="rollout started",
+                at=now.isoformat(),
+            )
+            if rollout.dry_run:  # analyse and alert only: nothing moves
+                self._finished(record, intent, {})
+            else:
+                self._carry_out(rollout, record, intent)
             return record
 
     def pause(self, name: str, who: str | None = None) -> RolloutRecord:
@@ -253,16 +301,25 @@ class RolloutController:
             self._audit(f"rollout_{status}", record, who)
             return record
 
+    @_delivers_alerts_after
     def promote(self, name: str, who: str | None = None, full: bool = False) -> RolloutRecord:
         """Advance one step now (or, with `full`, promote to champion), skipping analysis."""
         rollout = self.rollout(name)
         who = who or audit.current_user()
         with records.locked_record(self.home, name) as record:
             self._require_active(record, name)
+            if record.pending is not None:
+                raise _refused(
+                    name,
+                    record,
+                    f" with a {record.pending.action} under way since {record.pending.at}; "
+                    "the guard finishes it at its next interval",
+                )
             target = len(rollout.steps) if full else record.step + 1
             self._advance(rollout, record, target, who, why=f"manual promote by {who}")
             return record
 
+    @_delivers_alerts_after
     def abort(self, name: str, who: str | None = None, why: str = "aborted") -> RolloutRecord:
         rollout = self.rollout(name)
         who = who or audit.current_user()
@@ -271,6 +328,7 @@ class RolloutController:
             self._roll_back(rollout, record, who, why, status=records.ABORTED)
             return record
 
+    @_delivers_alerts_after
     def rollback(self, name: str, who: str | None = None) -> RolloutRecord:
         """One command: an active rollout is rolled back; a promoted one is undone (the
         champion goes back to `previous`)."""
@@ -291,13 +349,16 @@ class RolloutController:
 
     # --- the guard -------------------------------------------------------------------------
 
+    @_delivers_alerts_after
     def tick(self, name: str) -> dict[str, Any]:
         """One analysis interval of a running rollout: observe, judge, act."""
         rollout = self.rollout(name)
         with records.locked_record(self.home, name) as record:
-            status = record.status if record else None
-            if status != records.RUNNING:
-                return {"rollout": name, "status": status, "verdict": None}
+            if record is None or not record.active:
+                return {"rollout": name, "status": record and record.status, "verdict": None}
+            action = self._reconcile(rollout, record)
+            if action is not None or record.status != records.RUNNING:
+                return {"rollout": name, "status": record.status, "verdict": None, "action": action}
             now = self.clock()
             started = time.perf_counter()
             observation = observe(
@@ -345,14 +406,46 @@ class RolloutController:
             }
 
     def guard_once(self) -> list[dict[str, Any]]:
-        results = []
-        for name in self.active():
+        """A tick of every active rollout; an unreadable record is reported (and alerted
+        once while it stays so), never a reason to stop guarding the others."""
+        found = records.all_records(self.home)
+        self._unreadable = {
+            name: why for name, why in self._unreadable.items() if found.unreadable.get(name) == why
+        }
+        results = [self._unreadable_record(name, why) for name, why in found.unreadable.items()]
+        for record in found.readable:
+            if not record.active:
+                continue
             try:
-                results.append(self.tick(name))
+                results.append(self.tick(record.name))
             except Exception as exc:  # one rollout's failure must not stop the others
-                logger.exception("guard tick of %s failed", name)
-                results.append({"rollout": name, "error": str(exc)})
+                logger.exception("guard tick of %s failed", record.name)
+                results.append({"rollout": record.name, "error": str(exc)})
         return results
+
+    def _unreadable_record(self, name: str, why: str) -> dict[str, Any]:
+        if self._unreadable.get(name) != why:
+            self._unreadable[name] = why
+            rollout = self.config.rollouts.get(name)
+            audit.append(
+                self.home.audit_log, "rollout_record_unreadable", who=GUARD, rollout=name, error=why
+            )
+            payload = {
+                "alert": "rollout_record_unreadable",
+                "severity": "critical",
+                "summary": f"the record of rollout {name} cannot be read: {why}. The guard "
+                "skips this rollout, leaving its weights and aliases as they are, until the "
+                "file is repaired",
+                "rollout": name,
+                "model": self.model,
+                "ts": self.clock().isoformat(),
+                "links": {
+                    "record": str(self.home.rollout_record(name)),
+                    "audit": str(self.home.audit_log),
+                },
+            }
+            self._raise_alert(payload, webhook_url(rollout and rollout.webhook_url))
+        return {"rollout": name, "error": why}
 
     def _act(self, rollout, record, verdict: Verdict, drift, decided: float) -> dict | None:
         kind = verdict.kind
@@ -396,102 +489,155 @@ class RolloutController:
     def _advance(self, rollout, record, target: int, who: str, why: str, verdict=None) -> dict:
         last = target >= len(rollout.steps) or rollout.steps[target].weight >= 1.0
         if last:
-            return self._promote_to_champion(record, who, why, verdict)
-        record.step = target
-        record.weight = rollout.steps[target].weight
-        record.step_started_at = self.clock().isoformat()
-        result = apply_transition(
-            self.weights, self._aliases(who, why), Transition(self._split(rollout, record))
+            return self._promote_to_champion(rollout, record, who, why, verdict)
+        intent = Intent(
+            action=records.STEP,
+            weight=rollout.steps[target].weight,
+            step=target,
+            who=who,
+            why=why,
+            at=self.clock().isoformat(),
         )
-        record.add_event("step", step=target, weight=record.weight, why=why)
-        self._audit("rollout_step", record, who, why=why, transition=result.to_dict())
-        return {"action": "step", "step": target, "weight": record.weight, **result.to_dict()}
+        return self._carry_out(rollout, record, intent, verdict)
 
-    def _promote_to_champion(self, record, who: str, why: str, verdict=None) -> dict:
-        aliases = {CHAMPION: record.challenger, PREVIOUS: record.champion, CHALLENGER: None}
-        try:
-            result = apply_transition(
-                self.weights, self._aliases(who, why), Transition(None, aliases)
-            )
-        except TransitionFailed as exc:
-            return self._transition_failed(record, "promotion", exc, verdict)
-        self.registry.tag_version(
-            self.model, record.challenger, {TAG_REPLACED_VERSION: record.champion}
+    def _promote_to_champion(self, rollout, record, who: str, why: str, verdict=None) -> dict:
+        try:  # what an abort before the promotion is done would put back
+            restore = self._aliases(who, why).get([CHAMPION, PREVIOUS, CHALLENGER])
+        except Exception as exc:  # the registry does not answer: the promotion waits
+            return self._transition_failed(record, records.PROMOTE, who, exc, verdict, False)
+        intent = Intent(
+            action=records.PROMOTE,
+            weight=0.0,
+            aliases={CHAMPION: record.challenger, PREVIOUS: record.champion, CHALLENGER: None},
+            status=records.PROMOTED,
+            tags={TAG_REPLACED_VERSION: record.champion},
+            restore=restore,
+            who=who,
+            why=why,
+            at=self.clock().isoformat(),
         )
-        record.status, record.weight = records.PROMOTED, 0.0
-        record.add_event("promoted", why=why, transition=result.to_dict())
-        self._audit("rollout_promoted", record, who, why=why, transition=result.to_dict())
-        self._alert(
-            record,
-            "rollout_promoted",
-            "info",
-            f"{self.model} v{record.challenger} is champion (v{record.champion} kept as "
-            f"previous): {why}",
-            evidence=verdict.to_dict() if verdict else None,
-            action=result.to_dict(),
-        )
-        return {"action": "promoted", **result.to_dict()}
+        return self._carry_out(rollout, record, intent, verdict)
 
     def _roll_back(
         self, rollout, record, who, why, verdict=None, decided=None, status=records.ROLLED_BACK
     ) -> dict:
+        """Weight 0 and no challenger alias; it replaces whatever transition is under way."""
+        at = self.clock().isoformat()
+        intent = rollback_of(record.pending, status=status, who=who, why=why, at=at)
+        return self._carry_out(rollout, record, intent, verdict, decided)
+
+    # --- transitions: intent first, then weights and aliases -------------------------------
+
+    def _carry_out(self, rollout, record, intent: Intent, verdict=None, decided=None) -> dict:
+        """Write `intent` into the record, on disk before anything moves; then carry it out."""
+        record.pending = intent
+        records.save(self.home, record)
+        return self._finish_pending(rollout, record, verdict, decided)
+
+    def _finish_pending(self, rollout, record, verdict=None, decided=None) -> dict:
+        """Carry the pending intent on from wherever it stopped (each part reads what its
+        system shows); if a part still fails, the intent stays for the next tick."""
+        intent = record.pending
         try:
             result = apply_transition(
-                self.weights, self._aliases(who, why), Transition(None, {CHALLENGER: None})
+                FileWeights(self.home, rollout, record.challenger),
+                self._aliases(intent.who, intent.why),
+                intent,
             )
-        except TransitionFailed as exc:
-            return self._transition_failed(record, "rollback", exc, verdict)
+            if intent.tags:
+                self.registry.tag_version(self.model, record.challenger, intent.tags)
+        except Exception as exc:  # a registry outage, a full disk: retried at the next tick
+            logger.warning("%s of %s did not finish: %s", intent.action, record.name, exc)
+            return self._transition_failed(record, intent.action, intent.who, exc, verdict, True)
+        return self._finished(record, intent, result.to_dict(), verdict, decided)
+
+    def _reconcile(self, rollout, record) -> dict | None:
+        """Bring weights and aliases to the record before anything else: finish a pending
+        intent; with none, set a canary weight above the record's (or an unreadable weights
+        file) to the record's. A weight below it is left: without an intent, the guard never
+        raises a canary's exposure. None if nothing needed doing."""
+        if record.pending is not None:
+            return {**self._finish_pending(rollout, record), "reconciled": True}
+        expected = 0.0 if record.dry_run else record.weight
+        weights = FileWeights(self.home, rollout, record.challenger)
+        found = weights.get()
+        if found is not None and found <= expected:
+            return None
+        weights.set(expected)
+        record.add_event("reconciled", weight=expected, found=found)
+        self._audit("rollout_reconciled", record, GUARD, found=found)
+        return {"action": "reconciled", "weight": expected, "found": found}
+
+    def _finished(self, record, intent: Intent, transition: dict, verdict=None, decided=None):
+        """The record takes the intent's step, weight and status; events, audit, alerts."""
+        record.pending = None
+        record.weight = intent.weight
+        record.step = record.step if intent.step is None else intent.step
+        record.status = intent.status or record.status
+        who, why = intent.who, intent.why
+        if intent.action == records.START:
+            record.add_event("started", step=0, weight=record.weight, who=who)
+            self._audit("rollout_started", record, who)
+            return {"action": "started", **transition}
+        if intent.action == records.STEP:
+            record.step_started_at = intent.at
+            record.add_event("step", step=record.step, weight=record.weight, why=why)
+            self._audit("rollout_step", record, who, why=why, transition=transition)
+            return {"action": "step", "step": record.step, "weight": record.weight, **transition}
+        evidence = verdict.to_dict() if verdict else None
+        if intent.action == records.PROMOTE:
+            record.add_event("promoted", why=why, transition=transition)
+            self._audit("rollout_promoted", record, who, why=why, transition=transition)
+            self._alert(
+                record,
+                "rollout_promoted",
+                "info",
+                f"{self.model} v{record.challenger} is champion (v{record.champion} kept as "
+                f"previous): {why}",
+                evidence=evidence,
+                action=transition,
+            )
+            return {"action": "promoted", **transition}
         since_verdict = time.perf_counter() - decided if decided is not None else None
-        self.registry.tag_version(
-            self.model,
-            record.challenger,
-            {
-                TAG_ROLLED_BACK_AT: self.clock().isoformat(),
-                TAG_ROLLED_BACK_WHY: why[:500],
-            },
-        )
-        record.status, record.weight = status, 0.0
         action = {
             "action": "rollback",
-            **result.to_dict(),
+            **transition,
             "seconds_after_verdict": None if since_verdict is None else round(since_verdict, 4),
         }
-        record.add_event(status, why=why, transition=action)
-        self._audit(f"rollout_{status}", record, who, why=why, transition=action)
+        record.add_event(record.status, why=why, transition=action)
+        self._audit(f"rollout_{record.status}", record, who, why=why, transition=action)
         self._alert(
             record,
             "rollout_rolled_back",
             "critical",
             f"{why} — rolled back: {self.model} v{record.challenger} now gets 0 % of traffic "
             f"and lost the challenger alias; v{record.champion} serves everyone",
-            evidence=verdict.to_dict() if verdict else None,
+            evidence=evidence,
             action=action,
         )
         return action
 
-    def _transition_failed(self, record, what: str, exc: Exception, verdict) -> dict:
+    def _transition_failed(
+        self, record, what: str, who: str, exc: Exception, verdict, pending: bool
+    ) -> dict:
+        outcome = (
+            "it stays pending (liftgate rollout status shows it) and the guard carries it on "
+            "at its next interval"
+            if pending
+            else "nothing was changed"
+        )
         record.add_event(f"{what}_failed", error=str(exc))
-        self._audit(f"rollout_{what}_failed", record, GUARD, error=str(exc))
+        self._audit(f"rollout_{what}_failed", record, who, error=str(exc))
         self._alert(
             record,
             f"rollout_{what}_failed",
             "critical",
-            f"{what} of {record.name} failed and was compensated: {exc}; "
-            "the guard retries at its next interval",
+            f"{what} of {record.name} did not finish: {exc}; {outcome}",
             evidence=verdict.to_dict() if verdict else None,
         )
         return {"action": f"{what}_failed", "error": str(exc)}
 
     # --- helpers ---------------------------------------------------------------------------
-
-    def _split(self, rollout: RolloutConfig, record: RolloutRecord) -> CanarySplit:
-        return CanarySplit(
-            rollout=rollout.name,
-            salt=rollout.salt_value,
-            weight=record.weight,
-            baseline=rollout.baseline,
-            challenger=record.challenger,
-        )
 
     def _aliases(self, who: str, why: str) -> RegistryAliases:
         return RegistryAliases(self.registry, self.model, who, why)
@@ -572,6 +718,17 @@ class RolloutController:
             },
             **{k: v for k, v in fields.items() if v is not None},
         }
-        document = record_alert(self.home, payload, webhook_url(rollout.webhook_url))
-        record.add_event("alert", alert=alert, delivered=document["delivery"]["delivered"])
+        document = self._raise_alert(payload, webhook_url(rollout.webhook_url))
+        record.add_event("alert", alert=alert, alert_id=document["alert_id"])
+        return document
+
+    def _raise_alert(self, payload: dict[str, Any], url: str | None) -> dict[str, Any]:
+        """Record the alert in alerts.jsonl now; deliver it when this thread's command has
+        released the rollout's lock (`_delivers_alerts_after`), or now outside a command."""
+        document = record_alert(self.home, payload)
+        outbox = getattr(self._outbox, "alerts", None)
+        if outbox is None:
+            deliver_alert(self.home, document, url)
+        else:
+            outbox.append((document, url))
         return document

@@ -2,7 +2,10 @@
 
 `liftgate serve` runs it in a background thread of the application's driver process (so a
 rollback's new weights reach the replicas within one weights poll); `liftgate guard run`
-runs it in the foreground, and `liftgate guard run --once` is one iteration for cron.
+runs it in the foreground, and `liftgate guard run --once` is one iteration for cron. Its
+first iteration, as it starts, finishes any transition a crash left half done. Nothing
+stops the loop but `stop`: an iteration that fails (an unreadable file, a registry outage)
+is logged and the next interval tries again.
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ def guard_loop(
     report: Callable[[list[dict]], None] = lambda results: None,
 ) -> None:
     while not stop.is_set():
+        interval_s = IDLE_POLL_S
         try:
             results = controller.guard_once()
             if results:
                 report(results)
+            interval_s = next_interval_s(controller)
         except Exception:  # keep guarding; the next interval retries
             logger.exception("guard iteration failed")
-        stop.wait(next_interval_s(controller))
+        stop.wait(interval_s)

@@ -90,7 +90,7 @@ from configs.schema import (
     RolloutStep,
 )
 from drift.headline import dataset_drift_headline
-from experiments.stats.aggregate import MetricSpec, aggregate
+from experiments.stats.aggregate import MetricSpec, NonFiniteValues, aggregate
 from experiments.stats.frequentist import two_sided_test
 from experiments.stats.sequential import sequential_test
 from experiments.stats.statistics import (
@@ -114,11 +114,13 @@ class VerdictKind(StrEnum):
 @dataclass(frozen=True)
 class KpiObservation:
     """One KPI's sufficient statistics in the canary and its comparison group, cumulative
-    since the rollout started (see the module docstring)."""
+    since the rollout started (see the module docstring). ``problem`` says why they could
+    not be computed (values not finite); such a KPI is not judged."""
 
     metric: str
     canary: Statistic
     comparison: Statistic
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -326,11 +328,20 @@ def kpi_observations(units: pa.Table, metrics: Sequence[MetricConfig]) -> list[K
     specs = [
         MetricSpec(m.name, m.column, m.kind, denominator_column=m.denominator) for m in metrics
     ]
-    stats = aggregate(units, "arm", specs)
+    problems: dict[str, str] = {}
+    while True:  # each refusal leaves out the metrics it names, until the rest aggregate
+        try:
+            stats = aggregate(units, "arm", [s for s in specs if s.name not in problems])
+            break
+        except NonFiniteValues as refused:
+            problems.update(refused.problems)
     empty = {spec.name: _empty_statistic(spec) for spec in specs}
-    canary = stats.get(CANARY, empty)
-    comparison = stats.get(BASELINE) or stats.get(STABLE, empty)
-    return [KpiObservation(m.name, canary[m.name], comparison[m.name]) for m in metrics]
+    canary = {**empty, **stats.get(CANARY, {})}
+    comparison = {**empty, **(stats.get(BASELINE) or stats.get(STABLE, {}))}
+    return [
+        KpiObservation(m.name, canary[m.name], comparison[m.name], problems.get(m.name, ""))
+        for m in metrics
+    ]
 
 
 def _empty_statistic(spec: MetricSpec) -> Statistic:
@@ -350,7 +361,9 @@ def _kpi_evidence(
     min_units: int,
 ) -> list[Evidence]:
     """Each KPI's relative lift and its interval; not judged (passed None) while either
-    group holds fewer than ``min_units`` units or the lift is undefined."""
+    group holds fewer than ``min_units`` units, or when the lift is undefined or its
+    interval cannot be computed (statistics or bounds that are not finite): a bound the
+    guard cannot compute is no evidence either way."""
     observed = {k.metric: k for k in kpis}
     expected = [r.name for r in rules]
     if sorted(observed) != sorted(expected) or len(observed) != len(kpis):
@@ -359,22 +372,31 @@ def _kpi_evidence(
     rows = []
     for rule in rules:
         kpi = observed[rule.name]
-        rel = test(kpi.comparison, kpi.canary, alpha).rel
         limit = -rule.max_relative_drop
-        low, high, p = rel.ci_low, rel.ci_high, rel.p_value
+        estimate = low = high = p = None
+        problem = kpi.problem
+        if not problem:
+            try:
+                rel = test(kpi.comparison, kpi.canary, alpha).rel
+                estimate, low, high, p = rel.estimate, rel.ci_low, rel.ci_high, rel.p_value
+            except ArithmeticError as exc:  # sums too large for the moments (overflow)
+                problem = f"its statistics cannot be computed ({exc})"
+        bounded = low is not None and high is not None
+        if not problem and bounded and (_finite(low) is None or _finite(high) is None):
+            problem = "its interval is not finite"
         enough = min(kpi.canary.n, kpi.comparison.n) >= min_units
-        judged = low is not None and high is not None and enough
+        judged = bounded and enough and not problem
         e_value = None if p is None or method != "sequential" else (1 / p if p > 0 else math.inf)
         common: dict[str, Any] = dict(
             metric=rule.name,
-            observed=_finite(rel.estimate),
+            observed=_finite(estimate),
             threshold=limit,
             canary=kpi.canary.mean,
             comparison=kpi.comparison.mean,
-            interval=None if low is None or high is None else (low, high),
+            interval=(low, high) if bounded and not problem else None,
             p_value=p,
             e_value=e_value,
-            detail="" if enough else f"fewer than {min_units} units per group",
+            detail=problem or ("" if enough else f"fewer than {min_units} units per group"),
         )
         rows.append(Evidence("kpi", passed=bool(high >= limit) if judged else None, **common))
         if rule.require_non_inferiority:

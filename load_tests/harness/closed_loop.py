@@ -18,7 +18,7 @@ import re
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ ERROR_SAMPLES = 5
 @dataclass(frozen=True)
 class LoadSpec:
     """`warmup` requests on `warmup_connections`, then `requests` on `connections`, each a
-    POST of one of `bodies` (warm-up first) to `path`."""
+    POST of one of `bodies` (warm-up first) to `path`, with `headers` (an API key)."""
 
     port: int
     path: str
@@ -41,6 +41,7 @@ class LoadSpec:
     connections: int
     timeout_s: float
     warmup_connections: int = 8
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class ClientProcess:
@@ -179,9 +180,10 @@ async def _closed_loop(
     }
 
 
-def _http_request(port: int, path: str, body: bytes) -> bytes:
+def _http_request(port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     return (
-        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n{extra}"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
 
@@ -189,7 +191,7 @@ def _http_request(port: int, path: str, body: bytes) -> bytes:
 def main(spec_path: str) -> None:
     """Warm up, signal the parent (a line on stdout), wait for its go, run, print results."""
     spec = LoadSpec(**json.loads(Path(spec_path).read_text()))
-    requests = [_http_request(spec.port, spec.path, b.encode()) for b in spec.bodies]
+    requests = [_http_request(spec.port, spec.path, b.encode(), spec.headers) for b in spec.bodies]
     warm = requests[: spec.warmup]
     measured = requests[spec.warmup : spec.warmup + spec.requests]
     try:

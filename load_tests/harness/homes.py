@@ -1,4 +1,5 @@
-"""The online store of a throw-away LIFTGATE_HOME: a world's customers, the ids known to it."""
+"""The online store of a throw-away LIFTGATE_HOME: a world's customers, the ids known to it;
+the API keys the benchmark sends."""
 
 from __future__ import annotations
 
@@ -20,3 +21,11 @@ def known_customer_ids(home: Home) -> list[str]:
 
     table = pq.read_table(home.customers, columns=["customer_id"])
     return table.column("customer_id").to_pylist()
+
+
+def api_key_headers(home: Home, role: str) -> dict[str, str]:
+    """The headers of requests with a new API key of `role` in the home's key store."""
+    from serving.api_keys import KeyStore
+
+    key = KeyStore.for_home(home).create(role, name="benchmark").key
+    return {"Authorization": f"Bearer {key}"}

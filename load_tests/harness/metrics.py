@@ -12,11 +12,12 @@ STAGES = ("features", "scoring", "allocation", "log", "total")
 HISTOGRAM = "liftgate_stage_seconds"
 
 
-def scrape_stages(ports: list[int]) -> dict[str, dict[str, float]]:
-    """Sum over replicas of each stage's histogram sum and count."""
+def scrape_stages(ports: list[int], headers: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Sum over replicas of each stage's histogram sum and count; `headers` carry an admin
+    API key (harness.homes.api_key_headers)."""
     totals: dict[str, dict[str, float]] = {s: {"sum": 0.0, "count": 0.0} for s in STAGES}
     for port in ports:
-        status, body = get(port, "/metrics", timeout_s=5.0)
+        status, body = get(port, "/metrics", timeout_s=5.0, headers=headers)
         if status != 200:
             say(f"  (could not scrape :{port}/metrics: {status or 'no answer'})")
             continue

@@ -8,11 +8,13 @@ import socket
 HOST = "127.0.0.1"
 
 
-def get(port: int, path: str, timeout_s: float = 2.0) -> tuple[int | None, bytes]:
+def get(
+    port: int, path: str, timeout_s: float = 2.0, headers: dict[str, str] | None = None
+) -> tuple[int | None, bytes]:
     """GET `path` on a fresh connection: (status, body), or (None, b"") without an answer."""
     connection = http.client.HTTPConnection(HOST, port, timeout=timeout_s)
     try:
-        connection.request("GET", path)
+        connection.request("GET", path, headers=headers or {})
         response = connection.getresponse()
         return response.status, response.read()
     except (OSError, http.client.HTTPException):

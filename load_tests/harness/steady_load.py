@@ -13,12 +13,21 @@ from harness.probes import HOST
 
 
 class SteadyLoad(threading.Thread):
-    """Known customer ids at `rate` requests/s on one keep-alive connection to `port`; each
-    answer is recorded as (perf_counter time, "ok" | "fallback:<why>" | an error)."""
+    """Known customer ids at `rate` requests/s on one keep-alive connection to `port`, with
+    `headers` (an app API key); each answer is recorded as (perf_counter time, "ok" |
+    "fallback:<why>" | an error)."""
 
-    def __init__(self, port: int, customer_ids: list[str], rate: float, seed: int = 7):
+    def __init__(
+        self,
+        port: int,
+        customer_ids: list[str],
+        rate: float,
+        headers: dict[str, str],
+        seed: int = 7,
+    ):
         super().__init__(daemon=True, name="load")
         self.port, self.ids, self.interval, self.seed = port, customer_ids, 1.0 / rate, seed
+        self.headers = {"Content-Type": "application/json", **headers}
         self.events: list[tuple[float, str]] = []
         self.stopped = threading.Event()
 
@@ -31,7 +40,7 @@ class SteadyLoad(threading.Thread):
             try:
                 if connection is None:
                     connection = http.client.HTTPConnection(HOST, self.port, timeout=10)
-                connection.request("POST", "/v1/decide", body, {"Content-Type": "application/json"})
+                connection.request("POST", "/v1/decide", body, self.headers)
                 response = connection.getresponse()
                 payload = response.read()
                 if response.status != 200:

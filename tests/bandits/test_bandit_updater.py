@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import threading
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from served_helpers import (
     CONFIG,
+    N_FEATURES,
     NOON,
     bandit_experiment,
     decision,
@@ -19,14 +22,20 @@ from served_helpers import (
 )
 
 from experiments import state as experiment_state
-from experiments.bandits.store import BanditStateError, BanditStore
+from experiments.bandits.store import BanditState, BanditStateError, BanditStore
 from experiments.bandits.updater import (
     SETTLE_SLACK_S,
+    learn,
     running_bandits,
     settle_seconds,
     update_bandit,
     update_experiment,
 )
+from experiments.logs import writer as log_writer
+from experiments.logs.frames import encode
+from experiments.logs.schema import DecisionRecord, OutcomeRecord
+from experiments.logs.wal import Segment, recover
+from experiments.logs.writer import LogWriter
 from liftgate.core.home import Home
 
 MINUTE = dt.timedelta(minutes=1)
@@ -171,3 +180,79 @@ def test_the_shell_uses_the_running_snapshot_and_finds_running_bandits(home: Hom
     assert BanditStore(home, "bandit-offers").read().policy.floor == 0.05  # not the YAML's
     with pytest.raises(ValueError, match="of kind ab, not bandit"):
         update_bandit(home, CONFIG, "scored-vs-rules")
+
+
+def test_a_reward_that_is_not_finite_is_skipped_counted_and_the_watermark_moves() -> None:
+    """A poisoned row (an infinite or NaN revenue that reached the join) is not learned: the
+    update completes, the watermark moves and the policy's parameters stay finite."""
+    spec = spec_of(bandit_experiment(policy="gaussian_ts", reward="revenue"))
+    state = BanditState.initial(spec)
+    joined = pa.table(
+        {
+            "ts": pa.array([NOON] * 4, pa.timestamp("us", tz="UTC")),
+            "features": [[0.0] * N_FEATURES] * 4,
+            "chosen": ["email_10", "email_10", "email_20", "email_20"],
+            "converted": [True, True, True, False],
+            "revenue": [40.0, float("inf"), float("nan"), 0.0],
+        }
+    )
+    assert learn(state, joined, spec, cutoff=NOON) == 2
+    assert state.n_skipped == 2 and state.watermark == NOON
+    assert state.counts.sum() == 2 and state.policy.n_updates_ == 2
+    learned = state.policy.state_dict()["state"]
+    assert all(np.isfinite(np.asarray(values, dtype=float)).all() for values in learned.values())
+    assert np.isfinite(state.reward_sums).all()
+    assert BanditState.from_json(state.to_json()).n_skipped == 2
+
+
+def test_a_crashed_replicas_decisions_are_learned_when_they_are_recovered(home: Home) -> None:
+    """A decision acknowledged by a replica that died before its Parquet flush is in an
+    orphaned write-ahead segment; the update converts it first, so the watermark does not
+    pass it unlearned (recovered at the next start, it would be older than the watermark)."""
+    spec = spec_of(bandit_experiment())
+    decisions = [decision(f"d{i}", NOON + i * MINUTE, "email_20") for i in range(10)]
+    write_logs(home, [d for d in decisions if d.decision_id != "d3"])
+    crashed = Segment.create(home.decision_log)
+    crashed.write(encode(decisions[3]))
+    crashed.close()  # what the kernel does to the lock of a killed process
+
+    summary = update_experiment(home, spec, SETTLE, now=closed_at(NOON + 9 * MINUTE))
+    recover(home.decision_log, DecisionRecord)  # what the next start would do
+
+    assert summary["learned"] == 10
+    later = update_experiment(home, spec, SETTLE, now=closed_at(NOON + HOUR))
+    assert later["learned"] == 0 and later["n_updates"] == 10
+
+
+def test_rows_a_failing_disk_holds_back_are_learned_once_they_land(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live replica whose Parquet writes fail keeps a decision (d3) and an outcome (of d5)
+    in its segments: the cutoff waits before both, then the update learns all ten, and
+    d5 with its conversion."""
+    spec = spec_of(bandit_experiment())
+    decisions = [decision(f"d{i}", NOON + i * MINUTE, "email_20") for i in range(10)]
+    write_logs(home, [d for d in decisions if d.decision_id != "d3"])
+    live = [
+        LogWriter(home.decision_log, DecisionRecord),
+        LogWriter(home.outcome_log, OutcomeRecord),
+    ]
+
+    def full_disk(*args: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(log_writer, "write_batch", full_disk)
+        live[0].append(decisions[3])
+        live[1].append(outcome("d5", NOON + 6 * MINUTE))
+        for writer in live:
+            with pytest.raises(OSError):
+                writer.flush()
+        held = update_experiment(home, spec, SETTLE, now=closed_at(NOON + 9 * MINUTE))
+    assert held["learned"] == 0  # d5's outcome could count for any decision from 11:06 on
+    for writer in live:
+        writer.close()  # the disk is back: the rows land
+
+    landed = update_experiment(home, spec, SETTLE, now=closed_at(NOON + 9 * MINUTE))
+    assert landed["learned"] == 10
+    assert BanditStore(home, spec.name).read().reward_sums.sum() == 1.0

@@ -75,6 +75,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> dict:
         scoring_budget_s=5.0,
         decision_log=LogWriter(home.decision_log, DecisionRecord),
         outcome_log=None,
+        outcome_ledger=None,
         decision_ids=DecisionIds(b"drift test key"),
     )
     rng = np.random.default_rng(0)

@@ -386,8 +386,12 @@ def write_logs(home: Home, n_customers: int = 3_000, seed: int = 0) -> int:
     )  # fmt: skip
     holdout = 0
     with (
-        LogWriter(home.decision_log, DecisionRecord, max_rows=10**6) as decisions,
-        LogWriter(home.outcome_log, OutcomeRecord, max_rows=10**6) as outcomes,
+        LogWriter(
+            home.decision_log, DecisionRecord, max_rows=10**6, max_buffered_rows=10**6
+        ) as decisions,
+        LogWriter(
+            home.outcome_log, OutcomeRecord, max_rows=10**6, max_buffered_rows=10**6
+        ) as outcomes,
     ):
         for i in range(n_customers):
             u = rng.random()

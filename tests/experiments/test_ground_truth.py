@@ -45,14 +45,14 @@ def ab_config(name: str, control: list[str], treatment: list[str]) -> Experiment
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, key_headers):
     home = Home(tmp_path_factory.mktemp("home")).ensure()
     world = World(seed=21, n_customers=12_000)
     world.write(home.worlds / "w", rows=30_000)
     train_and_register(home.worlds / "w", CONFIG, ModelRegistry(home, CONFIG.models.registry))
     home.customers.parent.mkdir()
     shutil.copy(home.worlds / "w" / "customers.parquet", home.customers)
-    with TestClient(create_local_app(CONFIG, home)) as client:
+    with TestClient(create_local_app(CONFIG, home), headers=key_headers(home)) as client:
         yield home, world, client
 
 

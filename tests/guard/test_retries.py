@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from liftgate.guard import alerts
-from liftgate.guard.transition import Transition, TransitionFailed, apply_transition
+from liftgate.guard.state import Intent
+from liftgate.guard.transition import TransitionFailed, apply_transition
 
 
 @pytest.fixture
@@ -63,13 +64,15 @@ def test_a_client_error_is_an_answer_and_not_retried(monkeypatch, waits) -> None
 
 class Weights:
     def __init__(self) -> None:
-        self.split = "old"
+        self.weight = 0.25
+        self.written: list[float] = []
 
-    def get(self) -> str:
-        return self.split
+    def get(self) -> float:
+        return self.weight
 
-    def set(self, split: str) -> None:
-        self.split = split
+    def set(self, weight: float) -> None:
+        self.weight = weight
+        self.written.append(weight)
 
 
 class Aliases:
@@ -77,7 +80,7 @@ class Aliases:
         self.state = {"challenger": "2"}
         self.failures = failures
 
-    def snapshot(self, names: list[str]) -> dict[str, str | None]:
+    def get(self, names: list[str]) -> dict[str, str | None]:
         return {name: self.state.get(name) for name in names}
 
     def apply(self, target: dict[str, str | None]) -> None:
@@ -87,16 +90,20 @@ class Aliases:
         self.state.update(target)
 
 
+ROLLBACK = Intent(action="rollback", weight=0.0, aliases={"challenger": None})
+
+
 def test_a_part_is_retried_with_a_linear_backoff(waits) -> None:
     weights, aliases = Weights(), Aliases(failures=2)
-    result = apply_transition(weights, aliases, Transition(None, {"challenger": None}))
-    assert (result.attempts, weights.split, aliases.state) == (3, None, {"challenger": None})
+    result = apply_transition(weights, aliases, ROLLBACK)
+    assert (result.attempts, weights.weight, aliases.state) == (3, 0.0, {"challenger": None})
     assert waits == [0.1, 0.2]
 
 
-def test_a_lasting_failure_is_compensated_and_raised(waits) -> None:
+def test_a_lasting_failure_raises_and_never_puts_the_canary_back(waits) -> None:
     weights, aliases = Weights(), Aliases(failures=100)
     with pytest.raises(TransitionFailed, match="after 3 attempts"):
-        apply_transition(weights, aliases, Transition(None, {"challenger": None}), pause_s=0.5)
-    assert (weights.split, aliases.state) == ("old", {"challenger": "2"})  # both set back
-    assert aliases.failures == 97 and waits == [0.5, 1.0]
+        apply_transition(weights, aliases, ROLLBACK, pause_s=0.5)
+    assert weights.written == [0.0]  # set once, never set back to 0.25
+    assert aliases.state == {"challenger": "2"} and aliases.failures == 97
+    assert waits == [0.5, 1.0]

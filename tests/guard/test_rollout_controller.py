@@ -1,20 +1,24 @@
 """The rollout controller on a real MLflow registry (no Ray): steps, rollback with an alert,
-promotion and its undo, the weights/aliases transition under injected failures, and what
-`liftgate rollout status` shows."""
+promotion and its undo, the weights/aliases transition under injected failures and a
+process killed between them, and what `liftgate rollout status` shows."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from rollout_child import KILLED
+from rollout_helpers import NAME, assert_agree, write_config
 from typer.testing import CliRunner
 
-from configs.loader import DEFAULT_DIR, load_config
+from configs.loader import load_config
 from experiments.canary_state import read_split
 from experiments.logs.schema import DecisionRecord, OutcomeRecord
 from experiments.logs.writer import LogWriter
@@ -29,26 +33,12 @@ from registry.client import ModelRegistry
 
 pytestmark = pytest.mark.slow
 
-NAME = "canary-test"
-ROLLOUT = {
-    "name": NAME,
-    "steps": [
-        {"weight": 0.1, "min_units": 300, "min_duration_s": 0},
-        {"weight": 0.3, "min_units": 300, "min_duration_s": 0},
-        {"weight": 1.0},
-    ],
-    "analysis": {"interval_s": 1, "attribution_window_hours": 1},
-    "metrics": [{"name": "conversion", "kind": "binomial", "column": "converted"}],
-    "drift": {"enabled": False},
-}
+CHILD = Path(__file__).with_name("rollout_child.py")
 
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "configs"
-    shutil.copytree(DEFAULT_DIR, directory, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    (directory / "rollouts" / f"{NAME}.yaml").write_text(yaml.safe_dump(ROLLOUT))
-    return directory
+    return write_config(tmp_path / "configs")
 
 
 @pytest.fixture
@@ -166,15 +156,22 @@ def test_a_good_challenger_is_promoted_step_by_step_and_undone_in_one_command(ho
 
 
 class FlakyRegistry:
-    """The real registry whose alias changes fail the first `failures` times."""
+    """The real registry, whose alias reads and changes fail the next `failures` times."""
 
-    def __init__(self, registry: ModelRegistry, failures: int):
-        self.registry, self.failures = registry, failures
+    def __init__(self, registry: ModelRegistry):
+        self.registry, self.failures = registry, 0
 
-    def set_aliases(self, *args, **kwargs):
+    def _fail(self) -> None:
         if self.failures > 0:
             self.failures -= 1
             raise ConnectionError("injected: registry unreachable")
+
+    def aliases(self, name: str) -> dict[str, str]:
+        self._fail()
+        return self.registry.aliases(name)
+
+    def set_aliases(self, *args, **kwargs):
+        self._fail()
         return self.registry.set_aliases(*args, **kwargs)
 
     def __getattr__(self, name):
@@ -182,30 +179,67 @@ class FlakyRegistry:
 
 
 def test_an_alias_failure_between_weights_and_aliases_is_retried(home, config_dir):
-    flaky = FlakyRegistry(ModelRegistry(home), failures=2)
+    flaky = FlakyRegistry(ModelRegistry(home))
     guard = controller(home, config_dir, registry=flaky)
     guard.start(NAME)
+    flaky.failures = 2
     record = guard.abort(NAME)
     assert record.status == "aborted" and read_split(home)[0] is None
-    assert "challenger" not in flaky.registry.aliases(guard.model)
+    assert_agree(home, flaky.registry.aliases(guard.model))
 
 
-def test_a_lasting_alias_failure_is_compensated_so_both_sides_agree(home, config_dir):
-    flaky = FlakyRegistry(ModelRegistry(home), failures=0)
+def test_a_rollback_in_a_lasting_outage_ends_at_weight_0_and_the_next_tick_finishes_it(
+    home, config_dir
+):
+    flaky = FlakyRegistry(ModelRegistry(home))
     guard = controller(home, config_dir, registry=flaky)
     guard.start(NAME)
-    before = read_split(home)[0]
     flaky.failures = 100
     log_traffic(home, units=3_000, canary_rate=0.05, comparison_rate=0.10)
     result = guard.tick(NAME)
+    assert result["verdict"]["kind"] == "ROLLBACK"
     assert result["action"]["action"] == "rollback_failed"
-    split = read_split(home)[0]
-    assert split is not None and split.weight == before.weight  # weights set back
-    assert flaky.registry.aliases(guard.model)["challenger"] == "2"  # aliases untouched
-    assert read_record(home, NAME).status == "running"  # retried next interval
+    assert read_split(home)[0] is None  # the canary is out and stays out
+    assert flaky.registry.aliases(guard.model)["challenger"] == "2"  # the registry is down
+    record = read_record(home, NAME)
+    assert record.status == "running" and record.pending.action == "rollback"
+
     flaky.failures = 0
-    assert guard.tick(NAME)["action"]["action"] == "rollback"
-    assert read_split(home)[0] is None
+    result = guard.tick(NAME)
+    assert result["action"]["action"] == "rollback" and result["verdict"] is None
+    assert assert_agree(home, flaky.registry.aliases(guard.model)).status == "rolled_back"
+
+
+@pytest.mark.parametrize(
+    ("command", "action", "done"),
+    [
+        ("tick", "rollback", "rolled_back"),
+        ("promote", "promote", "promoted"),
+    ],
+)
+def test_a_process_killed_between_weights_and_aliases_converges_at_the_next_tick(
+    home, config_dir, command, action, done
+):
+    guard = controller(home, config_dir)
+    guard.start(NAME)
+    log_traffic(home, units=3_000, canary_rate=0.05, comparison_rate=0.10)  # a regression
+    child = subprocess.run(
+        [sys.executable, str(CHILD), str(config_dir), command],
+        env={**os.environ, HOME_ENV: str(home.root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == KILLED, child.stderr
+    registry = ModelRegistry(home)
+    assert read_split(home)[0] is None  # the weights moved; the aliases did not
+    assert registry.aliases(guard.model) == {"champion": "1", "challenger": "2"}
+    record = read_record(home, NAME)
+    assert (record.status, record.pending.action) == ("running", action)
+
+    result = controller(home, config_dir).tick(NAME)  # the guard, in another process
+    assert result["action"]["reconciled"] is True and result["verdict"] is None
+    assert assert_agree(home, registry.aliases(guard.model)).status == done
 
 
 def test_commands_refuse_what_cannot_be_done(home, config_dir):

@@ -17,6 +17,7 @@ from configs.loader import DEFAULT_DIR, load_config
 from liftgate.app import runner
 from liftgate.core.home import Home
 from liftgate.guard.controller import RolloutController
+from serving.api_keys import APP, OPERATOR, KeyStore
 
 pytestmark = pytest.mark.slow
 
@@ -32,12 +33,15 @@ def replica_pids() -> set[str]:
     return set(out.stdout.split())
 
 
-def wait_for(url: str, predicate, timeout_s: float = 20.0, confirmations: int = 8) -> float:
-    """Seconds until `confirmations` /healthz answers in a row satisfy `predicate`."""
+def wait_for(
+    url: str, headers: dict, predicate, timeout_s: float = 20.0, confirmations: int = 8
+) -> float:
+    """Seconds until `confirmations` /v1/canary answers in a row satisfy `predicate`."""
     started, streak = time.perf_counter(), 0
     while streak < confirmations:
         assert time.perf_counter() - started < timeout_s, "replicas did not apply the split"
-        streak = streak + 1 if predicate(httpx.get(f"{url}/healthz").json()["canary"]) else 0
+        canary = httpx.get(f"{url}/v1/canary", headers=headers).json()["canary"]
+        streak = streak + 1 if predicate(canary) else 0
     return time.perf_counter() - started
 
 
@@ -58,14 +62,17 @@ def test_canary_weights_reach_replicas_in_place_and_abort_takes_the_challenger_o
 ):
     home, config_dir = setup
     config = load_config(config_dir)
+    keys = KeyStore.for_home(home)
+    app = {"Authorization": f"Bearer {keys.create(APP).key}"}
+    operator = {"Authorization": f"Bearer {keys.create(OPERATOR).key}"}
     info = runner.serve_detached(home, "127.0.0.1", free_port, "fused", config_dir)
     url = info["url"]
     try:
         before = replica_pids()
         controller = RolloutController(config, home)
         controller.start("e2e-canary")
-        wait_for(url, lambda canary: canary is not None and canary["weight"] == 0.3)
-        with httpx.Client(base_url=url, timeout=10) as client:
+        wait_for(url, operator, lambda canary: canary is not None and canary["weight"] == 0.3)
+        with httpx.Client(base_url=url, timeout=10, headers=app) as client:
             answers = [
                 client.post("/v1/decide", json={"customer_id": f"c{i:07d}"}).json()
                 for i in range(1, 121)
@@ -79,10 +86,12 @@ def test_canary_weights_reach_replicas_in_place_and_abort_takes_the_challenger_o
         record = controller.abort("e2e-canary")
         transition = next(e["transition"] for e in reversed(record.history) if "transition" in e)
         assert transition["elapsed_s"] < 2.0
-        applied_s = wait_for(url, lambda canary: canary is None)
+        applied_s = wait_for(url, operator, lambda canary: canary is None)
         assert applied_s < 10.0  # the benchmark measures it; here: it happens, quickly
         assert replica_pids() == before  # reconfigured, not replaced
-        answer = httpx.post(f"{url}/v1/decide", json={"customer_id": "c0000001"}).json()
+        answer = httpx.post(
+            f"{url}/v1/decide", json={"customer_id": "c0000001"}, headers=app
+        ).json()
         assert answer["experiment"] is None and answer["model"]["version"] == "1"
     finally:
         runner.stop_process(info["pid"])

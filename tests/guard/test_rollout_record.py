@@ -10,15 +10,19 @@ import pytest
 
 from liftgate.app.cli.rollout import format_record
 from liftgate.core.home import Home
+from liftgate.core.jsonstate import UnreadableDocument
 from liftgate.guard.controller import RolloutStatus
 from liftgate.guard.state import (
     ABORTED,
     PAUSED,
+    ROLLBACK,
     RUNNING,
+    Intent,
     RolloutRecord,
     all_records,
     locked_record,
     read_record,
+    save,
 )
 
 #: A rollout file as the guard wrote it before records were typed (dicts, indent 2).
@@ -173,11 +177,46 @@ def test_a_rollout_never_started_has_no_record_and_gets_no_file(tmp_path: Path) 
     assert not home.rollout_record("ghost").exists()
 
 
-def test_all_records_skips_the_serving_weights(tmp_path: Path) -> None:
+def test_all_records_skips_the_serving_weights_and_names_the_unreadable(tmp_path: Path) -> None:
     home = existing_home(tmp_path)
     with locked_record(home, "other", new=new_record("other")):
         pass
-    assert [record.name for record in all_records(home)] == ["other", "scorer-canary"]
+    home.rollout_record("torn").write_text('{"name": "torn", "sta')
+    home.rollout_record("alien").write_text('{"steps": []}')
+
+    found = all_records(home)
+    assert [record.name for record in found.readable] == ["other", "scorer-canary"]
+    assert sorted(found.unreadable) == ["alien", "torn"]
+    assert "not a JSON document" in found.unreadable["torn"]
+    assert "not a rollout record" in found.unreadable["alien"]
+    with pytest.raises(UnreadableDocument, match="alien.json: not a rollout record"):
+        read_record(home, "alien")
+
+
+def test_a_pending_intent_is_saved_at_once_read_back_and_shown(tmp_path: Path) -> None:
+    home = Home(tmp_path)
+    intent = Intent(
+        action=ROLLBACK,
+        weight=0.0,
+        aliases={"challenger": None},
+        status=ABORTED,
+        who="alice",
+        why="abort",
+        at="2026-03-01T12:20:00+00:00",
+    )
+    with pytest.raises(RuntimeError), locked_record(home, "c", new=new_record("c")) as record:
+        record.pending = intent
+        save(home, record)
+        raise RuntimeError("killed between the intent and the weights")
+
+    stored = json.loads(home.rollout_record("c").read_text())
+    assert list(stored)[-3:] == ["pending", "history", "updated_at"]
+    record = read_record(home, "c")
+    assert record.pending == intent and record.status == RUNNING
+    assert (
+        "  pending rollback since 2026-03-01T12:20:00+00:00 by alice: canary weight → 0%, "
+        "challenger → removed (abort)"
+    ) in format_record(record).splitlines()
 
 
 def test_status_document_and_text(tmp_path: Path) -> None:

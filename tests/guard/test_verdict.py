@@ -18,6 +18,9 @@ from configs.schema import (
     RolloutStep,
 )
 from experiments.stats import ProportionStatistic, SampleMeanStatistic
+from experiments.stats.effect import Effect
+from experiments.stats.frequentist import TestResult
+from liftgate.guard import verdict as verdict_module
 from liftgate.guard.verdict import (
     DriftObservation,
     GroupOperations,
@@ -364,6 +367,78 @@ def test_kpi_observations_without_canary_units_hold_the_rollout() -> None:
     assert [k.canary.n for k in observations] == [0, 0]
     rules = rollout(metrics=[CONVERSION, REVENUE])
     assert judge_interval(rules, MET, observations).kind == VerdictKind.HOLD
+
+
+# --- bounds the guard cannot compute --------------------------------------------------------
+
+TYPICAL_REVENUE = SampleMeanStatistic(20_000, 20_000 * 50.0, 20_000 * (50.0**2 + 100.0))
+TIMED_OUT = StepProgress(
+    step_index=0, canary_units=20_000, comparison_units=20_000, elapsed_s=7_200
+)
+
+
+def revenue_rollout() -> RolloutConfig:
+    step = RolloutStep(weight=0.05, min_units=1_000, min_duration_s=60, max_duration_s=3_600)
+    return rollout(steps=[step, RolloutStep(weight=1.0)], metrics=[REVENUE])
+
+
+def test_a_kpi_whose_statistics_overflow_cannot_be_judged_either_way() -> None:
+    """Sums too large for the moments (values of ~1e300) are no evidence: the KPI is not
+    judged, with the reason, and the step holds, then is inconclusive; never a rollback or
+    a promotion, and never an exception that stops the guard."""
+    overflowing = KpiObservation(
+        "revenue", SampleMeanStatistic(20_000, 1e300, 1e308), TYPICAL_REVENUE
+    )
+    holding = judge_interval(revenue_rollout(), MET, [overflowing])
+    assert holding.kind == VerdictKind.HOLD
+    assert only(holding, "kpi").passed is None
+    assert only(holding, "kpi").detail.startswith("its statistics cannot be computed")
+    assert "revenue not judged (its statistics cannot be computed" in holding.summary
+    timed_out = judge_interval(revenue_rollout(), TIMED_OUT, [overflowing])
+    assert timed_out.kind == VerdictKind.INCONCLUSIVE
+    assert "revenue not judged (its statistics cannot be computed" in timed_out.summary
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [(float("nan"), float("nan")), (float("-inf"), float("inf")), (-0.9, float("nan"))],
+    ids=["nan", "infinite", "half"],
+)
+def test_an_interval_that_is_not_finite_is_neither_a_rollback_nor_a_pass(
+    monkeypatch: pytest.MonkeyPatch, low: float, high: float
+) -> None:
+    """Whatever the statistics engine returns, a bound that is not finite is not judged
+    (a NaN upper bound would otherwise fail the KPI, an infinite interval pass it)."""
+    effect = Effect(estimate=float("nan"), ci_low=low, ci_high=high, p_value=float("nan"))
+    monkeypatch.setattr(verdict_module, "sequential_test", lambda *_: TestResult(effect, effect))
+    for progress, kind in ((MET, VerdictKind.HOLD), (TIMED_OUT, VerdictKind.INCONCLUSIVE)):
+        verdict = judge_interval(
+            revenue_rollout(),
+            progress,
+            [KpiObservation("revenue", TYPICAL_REVENUE, TYPICAL_REVENUE)],
+        )
+        assert verdict.kind == kind
+        assert only(verdict, "kpi").passed is None
+        assert "revenue not judged (its interval is not finite)" in verdict.summary
+
+
+def test_a_metric_with_values_that_are_not_finite_is_left_out_and_named() -> None:
+    """An infinite revenue in the units (logged before the API bounded values): revenue
+    is not judged and says why; conversion, from the same units, still is."""
+    units = pa.table(
+        {
+            "arm": ["canary", "canary", "baseline", "baseline"],
+            "converted": [1, 0, 1, 0],
+            "revenue": [float("inf"), 0.0, 10.0, 0.0],
+        }
+    )
+    conv, revenue = kpi_observations(units, [CONVERSION, REVENUE])
+    assert conv.problem == "" and conv.canary == ProportionStatistic(2, 1.0)
+    assert revenue.problem == "column 'revenue' holds 1 value that is not finite (NaN or ±inf)"
+    verdict = judge_interval(rollout(metrics=[CONVERSION, REVENUE]), MET, [conv, revenue])
+    assert verdict.kind == VerdictKind.HOLD
+    (revenue_row,) = [e for e in verdict.evidence if e.rule == "kpi" and e.metric == "revenue"]
+    assert revenue_row.passed is None and "not finite" in revenue_row.detail
 
 
 # --- laws -----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from liftgate.sim.world import World
 from registry.training import train_scorer
 from serving.decision_ids import DecisionIds
 from serving.online_store import OnlineStore
+from serving.outcome_ledger import OutcomeLedger
 from serving.service import DecisionService, ServedModel
 
 CONFIG = load_config()
@@ -39,6 +40,22 @@ def store(world: World) -> OnlineStore:
     return OnlineStore(
         pa.Table.from_pandas(world.customers, preserve_index=False),
         FeatureContract(CONFIG.features),
+        ActionCatalogue(CONFIG.actions),
+    )
+
+
+@pytest.fixture(scope="session")
+def device_store(world: World) -> OnlineStore:
+    """The store over a contract that marks `device` as known at request time (source:
+    request): a decide request's context may set it, and only it."""
+    config = CONFIG.features
+    features = [
+        f.model_copy(update={"source": "request"}) if f.name == "device" else f
+        for f in config.features
+    ]
+    return OnlineStore(
+        pa.Table.from_pandas(world.customers, preserve_index=False),
+        FeatureContract(config.model_copy(update={"features": features})),
         ActionCatalogue(CONFIG.actions),
     )
 
@@ -93,6 +110,7 @@ def make_service(stages: LocalStages, tmp_path: Path):
             scoring_budget_s=0.05,
             decision_log=LogWriter(Home(tmp_path).decision_log, DecisionRecord),
             outcome_log=LogWriter(Home(tmp_path).outcome_log, OutcomeRecord),
+            outcome_ledger=OutcomeLedger(Home(tmp_path).outcome_ledger),
             decision_ids=DecisionIds(b"test key"),
             remote_scoring=True,  # the slow-scoring test awaits; a remote stage is cut
         )

@@ -1,17 +1,22 @@
 """The canary router: sticky variants, model routing in the service, the weights file."""
 
 import asyncio
+import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from configs.loader import load_config
 from experiments.canary import CanarySplit
 from experiments.canary_state import read_split, write_split
 from experiments.logs.reader import read_decisions
 from liftgate.core.home import Home
+from liftgate.core.jsonstate import UnreadableDocument
 from liftgate.core.vocabulary import BASELINE, CANARY, STABLE
 from serving.api_models import DecideRequest
+from serving.components import Components
+from serving.metrics import ServingMetrics
 
 CUSTOMERS = [f"customer-{i}" for i in range(4_000)]
 
@@ -62,6 +67,48 @@ def test_the_weights_file_keeps_the_split_and_counts_revisions(tmp_path) -> None
     assert written.revision == 1 and read_split(Home(tmp_path)) == (written, 1)
     assert write_split(Home(tmp_path), None) is None
     assert read_split(Home(tmp_path)) == (None, 2)
+
+
+CORRUPT = {
+    "not serving weights": '{"revision": 3, "split": {"weight": 2}}',
+    "not a JSON document": '{"revision": 3, "spl',
+}
+
+
+@pytest.mark.parametrize("problem", CORRUPT)
+def test_an_unreadable_weights_file_is_named_and_the_next_write_replaces_it(
+    tmp_path, problem
+) -> None:
+    home = Home(tmp_path)
+    write_split(home, split(0.05))
+    home.serving_weights.write_text(CORRUPT[problem])
+    with pytest.raises(UnreadableDocument, match=f"serving.json: {problem}"):
+        read_split(home)
+
+    before_ms = time.time_ns() // 1_000_000
+    written = write_split(home, None)  # a rollback is not blocked by the bad file
+    split_read, revision = read_split(home)
+    assert split_read is written is None
+    assert revision >= before_ms  # counted from the clock: a revision no reader has seen
+    assert write_split(home, split(0.1)).revision == revision + 1
+
+
+def test_a_replica_keeps_its_split_while_the_file_is_unreadable(tmp_path, caplog) -> None:
+    home = Home(tmp_path)
+    components = Components(
+        load_config(), home, ServingMetrics(), load_store=False, load_model=False
+    )
+    applied = write_split(home, split(0.05))
+    components._load_once()
+    assert components.canary() == applied
+    home.serving_weights.write_text('{"revision": 9, "spl')
+    components._load_once()  # no exception: the loader goes on to its other work
+    assert components.canary() == applied
+    assert "serving.json: not a JSON document" in caplog.text
+    assert "keeping the canary split applied" in caplog.text
+    replaced = write_split(home, None)
+    components._load_once()
+    assert components.canary() is replaced is None and components.split_revision > 9
 
 
 def test_the_service_scores_canary_customers_with_the_challenger(

@@ -16,6 +16,7 @@ from liftgate.core.home import Home
 from liftgate.sim.world import World
 from registry.client import ModelRegistry
 from registry.pipeline import train_and_register
+from serving.api_keys import ADMIN, APP, KeyStore
 from serving.local import create_local_app
 from serving.replay import replay
 
@@ -36,12 +37,17 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     return home
 
 
-def test_ray_serve_decide_log_outcome_join_and_replay(home: Home, free_port: int) -> None:
+def test_ray_serve_decide_log_outcome_join_and_replay(
+    home: Home, free_port: int, wait_until
+) -> None:
     port = free_port
+    keys = KeyStore.for_home(home)
+    app_key, admin_key = keys.create(APP), keys.create(ADMIN)
     info = runner.serve_detached(home, "127.0.0.1", port, "fused", CONFIG.directory)
     try:
         url = info["url"]
-        with httpx.Client(base_url=url, timeout=10) as client:
+        app_headers = {"Authorization": f"Bearer {app_key.key}"}
+        with httpx.Client(base_url=url, timeout=10, headers=app_headers) as client:
             answers = [
                 client.post("/v1/decide", json={"customer_id": f"c{i:07d}"}).json()
                 for i in range(30)
@@ -53,8 +59,22 @@ def test_ray_serve_decide_log_outcome_join_and_replay(home: Home, free_port: int
                 outcome = {"decision_id": answer["decision_id"], "event": "conversion"}
                 assert client.post("/v1/outcomes", json=outcome).status_code == 200
             assert client.post("/v1/decide", json={"customer_id": 5}).status_code == 422
-            metrics = client.get("/metrics").text
-            assert "liftgate_model_info" in metrics
+            # Access through Ray Serve: keys, roles, open health that names no rollout.
+            assert client.get("/metrics").status_code == 403
+            metrics = client.get("/metrics", headers={"Authorization": f"Bearer {admin_key.key}"})
+            assert "liftgate_model_info" in metrics.text
+            assert client.get("/healthz").json() == {"status": "ok", "auth": "on"}
+            documented = client.get("/openapi.json").json()["paths"]["/v1/decide"]["post"]
+            assert {"401", "403", "429"} <= set(documented["responses"])
+            anonymous = httpx.post(f"{url}/v1/decide", json={"customer_id": "c0000001"})
+            assert anonymous.status_code == 401
+            keys.revoke(app_key.record.key_id)  # every replica refuses it within a second
+
+            def refused() -> bool:  # keys are checked first: 422 while the key is live
+                answers = [client.post("/v1/decide", json={}) for _ in range(6)]
+                return all(a.status_code == 401 for a in answers)
+
+            assert wait_until(refused, timeout_s=10)
     finally:
         runner.stop_process(info["pid"])
     logged = read_decisions(home.decision_log)
@@ -84,12 +104,13 @@ def test_a_normal_stop_is_clean(home: Home, free_port: int, wait_until) -> None:
 
 
 def test_registry_without_a_champion_serves_the_fallback_and_is_not_ready(
-    home: Home, tmp_path: Path
+    home: Home, tmp_path: Path, key_headers
 ) -> None:
     empty = Home(tmp_path / "empty").ensure()
     empty.customers.parent.mkdir()
     shutil.copy(home.customers, empty.customers)
-    with TestClient(create_local_app(CONFIG, empty, wait_s=5)) as client:
+    app = create_local_app(CONFIG, empty, wait_s=5)
+    with TestClient(app, headers=key_headers(empty)) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["models"] is False
         answer = client.post("/v1/decide", json={"customer_id": "c0000001"}).json()

@@ -2,16 +2,20 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from configs.schema import AuthSettings
 from experiments.logs.reader import read_decisions
 from liftgate.core.home import Home
+from serving.access import Access
+from serving.api_keys import ADMIN
 from serving.http import create_api
 
 
 @pytest.fixture
-def client(make_service):
+def client(make_service, tmp_path, key_headers):
     api = create_api(max_body_bytes=2_048)
     api.state.service = make_service()
-    with TestClient(api) as client:
+    api.state.access = Access.for_home(AuthSettings(), Home(tmp_path), environ={})
+    with TestClient(api, headers=key_headers(Home(tmp_path))) as client:
         yield client
 
 
@@ -108,13 +112,15 @@ def test_n_requests_give_n_log_rows(client, tmp_path) -> None:
     assert sorted(logged) == sorted(ids)
 
 
-def test_health_readiness_metrics_and_openapi(client) -> None:
-    assert client.get("/healthz").json() == {"status": "ok", "canary": None}
+def test_health_readiness_metrics_and_openapi(client, tmp_path, key_headers) -> None:
+    admin = key_headers(Home(tmp_path), ADMIN)  # before the first request reads the keys
+    assert client.get("/healthz").json() == {"status": "ok", "auth": "on"}
     assert client.get("/readyz").status_code == 200
     client.post("/v1/decide", json={"customer_id": "c1"})
+    metrics = client.get("/metrics", headers=admin)
     samples = {
         (s.name, s.labels.get("stage")): s.value
-        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for family in text_string_to_metric_families(metrics.text)
         for s in family.samples
     }
     assert samples["liftgate_stage_seconds_count", "scoring"] == 1

@@ -22,14 +22,18 @@ def test_unknown_customer_gets_contract_defaults(store: OnlineStore) -> None:
     assert found.repairs.by_kind()["missing"] == len(store.contract.names)
 
 
-def test_context_overrides_stored_attributes(store: OnlineStore, world) -> None:
+def test_request_context_goes_through_the_contract_and_eligibility(
+    device_store: OnlineStore, world
+) -> None:
+    """A request-time feature (here `device`, marked source: request) is encoded and
+    decides eligibility like a stored one."""
     customer = world.customers.iloc[0]
     device = "desktop" if customer["device"] != "desktop" else "ios"
-    found = store.lookup(customer["customer_id"], {"device": device})
-    column = store.contract.names.index("device")
-    categories = store.contract.specs[column].categories
+    found = device_store.lookup(customer["customer_id"], {"device": device})
+    column = device_store.contract.names.index("device")
+    categories = device_store.contract.specs[column].categories
     assert found.features[column] == categories.index(device)
-    push = store.catalogue.index["push_reminder"]
+    push = device_store.catalogue.index["push_reminder"]
     assert found.eligible[push] == (device != "desktop")
 
 

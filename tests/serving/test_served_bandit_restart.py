@@ -32,6 +32,7 @@ from liftgate.core.home import Home
 from liftgate.sim.world import World
 from registry.client import ModelRegistry
 from registry.pipeline import train_and_register
+from serving.api_keys import APP, KeyStore
 from serving.bandit_arm import ServedBandit
 
 pytestmark = pytest.mark.slow
@@ -74,12 +75,15 @@ def home() -> Iterator[Home]:
 
 
 @contextmanager
-def serving(home: Home, port: int) -> Iterator[str]:
-    """The Ray Serve application (two replicas sharing LIFTGATE_HOME) until the block ends;
-    `liftgate stop`'s shutdown flushes the replicas' logs."""
+def serving(home: Home, port: int) -> Iterator[httpx.Client]:
+    """The Ray Serve application (two replicas sharing LIFTGATE_HOME) until the block ends,
+    and a client of it with an app key; `liftgate stop`'s shutdown flushes the replicas'
+    logs."""
+    headers = {"Authorization": f"Bearer {KeyStore.for_home(home).create(APP).key}"}
     info = runner.serve_detached(home, "127.0.0.1", port, "fused", CONFIG.directory)
     try:
-        yield info["url"]
+        with httpx.Client(base_url=info["url"], timeout=10, headers=headers) as client:
+            yield client
     finally:
         runner.stop_process(info["pid"])
 
@@ -93,11 +97,8 @@ def flushed(home: Home, decided: list[dict], rewarded: list[dict]) -> bool:
     )
 
 
-def decide_all(url: str, customers: range) -> list[dict]:
-    with httpx.Client(base_url=url, timeout=10) as client:
-        return [
-            client.post("/v1/decide", json={"customer_id": f"c{i:07d}"}).json() for i in customers
-        ]
+def decide_all(client: httpx.Client, customers: range) -> list[dict]:
+    return [client.post("/v1/decide", json={"customer_id": f"c{i:07d}"}).json() for i in customers]
 
 
 def test_bandit_state_survives_a_restart_and_is_what_is_served(
@@ -105,16 +106,15 @@ def test_bandit_state_survives_a_restart_and_is_what_is_served(
 ) -> None:
     port = free_port
     started = time.monotonic()
-    with serving(home, port) as url:
-        first = decide_all(url, range(80))
+    with serving(home, port) as client:
+        first = decide_all(client, range(80))
         learner = [a for a in first if a["arm"] == "learner"]
         assert learner and {a["policy"] for a in learner} == {"bandit:thompson"}
         converted = [a for a in learner if a["chosen"] == "email_20"]
         assert converted
-        with httpx.Client(base_url=url, timeout=10) as client:
-            for answer in converted:
-                outcome = {"decision_id": answer["decision_id"], "event": "conversion"}
-                assert client.post("/v1/outcomes", json=outcome).status_code == 200
+        for answer in converted:
+            outcome = {"decision_id": answer["decision_id"], "event": "conversion"}
+            assert client.post("/v1/outcomes", json=outcome).status_code == 200
         assert wait_until(
             lambda: flushed(home, first, converted),
             timeout_s=CONFIG.serving.decision_log.max_age_s + 30,
@@ -129,8 +129,8 @@ def test_bandit_state_survives_a_restart_and_is_what_is_served(
     email_20 = SPEC.action_ids.index("email_20")
     assert persisted["policy"]["state"]["alpha_"][email_20] == 1 + len(converted)
 
-    with serving(home, port) as url:
-        second = decide_all(url, range(80, 140))
+    with serving(home, port) as client:
+        second = decide_all(client, range(80, 140))
     print(f"two starts and stops of the application: {time.monotonic() - started:.0f} s")
 
     restored = BanditStore(home, SPEC.name).read()

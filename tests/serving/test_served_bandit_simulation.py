@@ -31,12 +31,15 @@ class CountingIds:
 
     def __init__(self) -> None:
         self._count = itertools.count()
+        self._issued: dict[str, dt.datetime] = {}
 
     def new(self) -> str:
-        return f"decision-{next(self._count):06d}"
+        decision_id = f"decision-{next(self._count):06d}"
+        self._issued[decision_id] = dt.datetime.now(dt.UTC)
+        return decision_id
 
-    def issued(self, decision_id: str) -> bool:
-        return decision_id.startswith("decision-")
+    def issued_at(self, decision_id: str) -> dt.datetime | None:
+        return self._issued.get(decision_id)
 
 
 class Clock:
@@ -92,9 +95,8 @@ def test_the_served_bandit_shifts_toward_the_best_action(make_service, world, tm
             answers.append(answer)
             code = world.action_ids.index(answer["chosen"])
             if rng.random() < truth[row_of[customer], code]:
-                service.record_outcome(
-                    OutcomeRequest(decision_id=answer["decision_id"], event="conversion")
-                )
+                outcome = OutcomeRequest(decision_id=answer["decision_id"], event="conversion")
+                asyncio.run(service.record_outcome(outcome))
         shares.append(share_of(answers, best))
         service.decision_log.flush()
         service.outcome_log.flush()

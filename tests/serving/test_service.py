@@ -1,4 +1,5 @@
 import asyncio
+import logging
 import time
 
 import numpy as np
@@ -13,6 +14,10 @@ from serving.service import InvalidRequest
 
 def decide(service, **body):
     return asyncio.run(service.decide(DecideRequest(**body), trace_id="t" * 32))
+
+
+def record_outcome(service, **body):
+    return asyncio.run(service.record_outcome(OutcomeRequest(**body)))
 
 
 def test_decision_ranks_eligible_actions_by_expected_value(make_service, world) -> None:
@@ -42,22 +47,43 @@ def test_candidates_restrict_the_choice_and_unknown_ones_are_rejected(make_servi
     assert error.value.errors[0]["loc"] == ["body", "candidates", 0]
 
 
-def test_context_is_validated_against_the_contract(make_service) -> None:
+def test_context_cannot_override_what_the_store_knows(make_service, tmp_path) -> None:
+    """A caller who sends a stored attribute (`device`, `segment`) to steer the decision gets
+    a 422 naming each key and what is allowed, and no forged snapshot is logged."""
     service = make_service()
     with pytest.raises(InvalidRequest) as error:
-        decide(service, customer_id="c1", context={"device": "fridge", "colour": "red"})
-    fields = {tuple(e["loc"]) for e in error.value.errors}
-    assert fields == {("body", "context", "device"), ("body", "context", "colour")}
+        decide(service, customer_id="c0000001", context={"device": "ios", "segment": "loyal"})
+    nothing = "expected no context key: no feature of the contract has source: request"
+    assert {tuple(e["loc"]): e["msg"] for e in error.value.errors} == {
+        ("body", "context", "device"): nothing,
+        ("body", "context", "segment"): nothing,
+    }
+    service.close()
+    assert read_decisions(Home(tmp_path).decision_log).num_rows == 0
 
 
-def test_no_eligible_candidate_is_a_described_error(make_service) -> None:
-    with pytest.raises(InvalidRequest):
-        decide(
-            make_service(),
-            customer_id="c1",
-            context={"device": "desktop"},
-            candidates=["push_reminder"],
-        )
+def test_context_sets_request_features_only_and_validates_them(make_service, device_store, world):
+    async def fetch(customer_id, context):
+        return device_store.lookup(customer_id, context)
+
+    service = make_service(contract=device_store.contract, fetch=fetch)
+    desktop = world.customers[world.customers["device"] == "desktop"]["customer_id"].iat[0]
+    answer = decide(service, customer_id=desktop, context={"device": "ios"})
+    assert "push_reminder" in [r["action"] for r in answer["ranked"]]  # eligible on mobile
+    with pytest.raises(InvalidRequest) as error:
+        decide(service, customer_id=desktop, context={"device": "fridge", "segment": "loyal"})
+    assert {tuple(e["loc"]): e["msg"] for e in error.value.errors} == {
+        ("body", "context", "device"): "expected one of ['ios', 'android', 'desktop']",
+        ("body", "context", "segment"): "expected a feature with source: request, one of "
+        "['device']",
+    }
+
+
+def test_no_eligible_candidate_is_a_described_error(make_service, world) -> None:
+    desktop = world.customers[world.customers["device"] == "desktop"]["customer_id"].iat[0]
+    with pytest.raises(InvalidRequest) as error:
+        decide(make_service(), customer_id=desktop, candidates=["push_reminder"])
+    assert error.value.errors[0]["loc"] == ["body", "candidates"]
 
 
 def test_feature_store_failure_answers_from_the_fallback(make_service, stages) -> None:
@@ -69,6 +95,14 @@ def test_feature_store_failure_answers_from_the_fallback(make_service, stages) -
     assert answer["chosen"] == "email_10"  # first of the fallback order that is eligible
     metrics = service.metrics.exposition().decode()
     assert 'liftgate_fallbacks_total{reason="feature_store_error"} 1.0' in metrics
+
+
+def test_a_failure_log_names_the_trace_not_the_customer(make_service, stages, caplog) -> None:
+    stages.fail_fetch = True
+    with caplog.at_level(logging.ERROR, logger="serving.service"):
+        decide(make_service(), customer_id="c0000001")
+    assert f"feature fetch failed (trace {'t' * 32})" in caplog.text
+    assert "c0000001" not in caplog.text
 
 
 def test_missing_model_answers_from_the_fallback(make_service, stages) -> None:
@@ -105,13 +139,9 @@ def test_every_decision_is_logged_with_its_snapshot(make_service, tmp_path, stor
 def test_outcomes_join_to_their_decisions_and_unknown_ones_are_kept(make_service, tmp_path):
     service = make_service()
     answer = decide(service, customer_id="c0000002")
-    known = service.record_outcome(
-        OutcomeRequest(decision_id=answer["decision_id"], event="conversion")
-    )
-    service.record_outcome(
-        OutcomeRequest(decision_id=answer["decision_id"], event="revenue", value=42.5)
-    )
-    unknown = service.record_outcome(OutcomeRequest(decision_id="never-made", event="conversion"))
+    known = record_outcome(service, decision_id=answer["decision_id"], event="conversion")
+    record_outcome(service, decision_id=answer["decision_id"], event="revenue", value=42.5)
+    unknown = record_outcome(service, decision_id="never-made", event="conversion")
     service.close()
     assert known["known_decision"] and not unknown["known_decision"]
     joined = decisions_with_outcomes(Home(tmp_path)).to_pylist()

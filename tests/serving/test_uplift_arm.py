@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import pickle
+import shutil
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
-from configs.loader import ConfigError, load_config, load_file
+from configs.loader import DEFAULT_DIR, ConfigError, load_config, load_file
 from configs.schema import ExperimentConfig
 from experiments.assignment import initial_ranges
 from experiments.base_models import default_lightgbm
@@ -19,8 +22,9 @@ from experiments.logs.reader import read_decisions
 from experiments.router import Assignment, ExperimentRouter, RunningExperiment
 from experiments.uplift.data import two_arm_data
 from experiments.uplift.t_learner import TLearner
+from liftgate.app.cli.main import app
 from liftgate.core.contract import FeatureContract
-from liftgate.core.home import Home
+from liftgate.core.home import HOME_ENV, Home
 from liftgate.core.scoring import score_actions
 from liftgate.core.vocabulary import RULES_FALLBACK
 from serving.api_models import DecideRequest
@@ -29,6 +33,8 @@ from serving.uplift_arm import (
     UpliftModel,
     UpliftTargetingPolicy,
     UpliftTargetingProvider,
+    digest_path,
+    save_uplift_model,
 )
 
 CONFIG = load_config()
@@ -54,8 +60,13 @@ def save(path, learner, **changes):
         "contract_version": CONTRACT.version,
         **changes,
     }
-    path.write_bytes(pickle.dumps(saved))
+    save_uplift_model(path, saved)
     return path
+
+
+def models(tmp_path):
+    """The uplift models directory of the test's home (the only one arms serve from)."""
+    return Home(tmp_path).uplift_models
 
 
 def experiment(uplift: dict, actions: list[str] | None = None) -> ExperimentRouter:
@@ -94,9 +105,9 @@ def decide(service, customer_id: str, **body):
 def test_choices_follow_the_rule_and_the_log_has_exact_propensities(
     make_service, tmp_path, uplift_model, store, scoring_model
 ) -> None:
-    save(tmp_path / "uplift.pkl", uplift_model)
+    save(models(tmp_path) / "uplift.pkl", uplift_model)
     epsilon = 0.2
-    router = experiment({"model_path": "uplift.pkl", "epsilon": epsilon})
+    router = experiment({"model_path": "uplift_models/uplift.pkl", "epsilon": epsilon})
     service = serve(make_service, tmp_path, router)
     answers = [decide(service, f"c{i:07d}") for i in range(400)]
     service.close()
@@ -127,8 +138,8 @@ def test_choices_follow_the_rule_and_the_log_has_exact_propensities(
 
 
 def test_a_configured_value_skips_scoring(make_service, tmp_path, uplift_model, store) -> None:
-    save(tmp_path / "m.pkl", uplift_model)
-    router = experiment({"model_path": str(tmp_path / "m.pkl"), "value": 40.0, "epsilon": 0.0})
+    path = save(models(tmp_path) / "m.pkl", uplift_model)  # an absolute path in the directory
+    router = experiment({"model_path": str(path), "value": 40.0, "epsilon": 0.0})
     service = serve(make_service, tmp_path, router)
     answers = [decide(service, f"c{i:07d}") for i in range(80)]
     targeted = [a for a in answers if a["arm"] == "targeted"]
@@ -144,8 +155,8 @@ def test_a_configured_value_skips_scoring(make_service, tmp_path, uplift_model, 
 def test_an_ineligible_treatment_or_control_falls_back_to_what_is_eligible(
     make_service, tmp_path, uplift_model
 ) -> None:
-    save(tmp_path / "uplift.pkl", uplift_model)
-    router = experiment({"model_path": "uplift.pkl", "epsilon": 0.5})
+    save(models(tmp_path) / "uplift.pkl", uplift_model)
+    router = experiment({"model_path": "uplift_models/uplift.pkl", "epsilon": 0.5})
     service = serve(make_service, tmp_path, router)
     customers = [f"c{i:07d}" for i in range(60)]
     customers = [c for c in customers if router.assign(c).arm_name == "targeted"][:5]
@@ -171,7 +182,7 @@ def test_the_policy_maps_its_choice_to_the_eligible_candidates(uplift_model, sto
 
 
 def test_a_missing_model_answers_from_the_rules_fallback(make_service, tmp_path) -> None:
-    service = serve(make_service, tmp_path, experiment({"model_path": "nowhere.pkl"}))
+    service = serve(make_service, tmp_path, experiment({"model_path": "uplift_models/no.pkl"}))
     answers = [decide(service, f"c{i:07d}") for i in range(40)]
     targeted = [a for a in answers if a["arm"] == "targeted"]
     assert targeted
@@ -183,8 +194,8 @@ def test_a_missing_model_answers_from_the_rules_fallback(make_service, tmp_path)
 def test_models_load_once_per_file_version_and_bad_files_are_named(
     tmp_path, uplift_model, caplog
 ) -> None:
-    path = save(tmp_path / "uplift.pkl", uplift_model)
-    router = experiment({"model_path": "uplift.pkl"})
+    path = save(models(tmp_path) / "uplift.pkl", uplift_model)
+    router = experiment({"model_path": "uplift_models/uplift.pkl"})
     provider = UpliftTargetingProvider(CONFIG, Home(tmp_path))
     assignment = Assignment("uplift", "targeted", router.running[0].config.arms[1])
     provider.refresh(router)
@@ -221,6 +232,87 @@ def test_models_load_once_per_file_version_and_bad_files_are_named(
     assert caplog.text == ""
 
 
+class Unpickled:
+    """Creates a directory when unpickled: the proof that a file was unpickled."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def warnings_of_refresh(provider, router, caplog) -> str:
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        provider.refresh(router)
+    return caplog.text
+
+
+def targeted(router: ExperimentRouter) -> Assignment:
+    return Assignment("uplift", "targeted", router.running[0].config.arms[1])
+
+
+def test_models_outside_uplift_models_are_refused_naming_the_key(tmp_path, caplog) -> None:
+    marker = tmp_path / "unpickled"
+    outside = tmp_path / "elsewhere" / "m.pkl"
+    save_uplift_model(outside, {"model": Unpickled(marker)})  # with its SHA-256
+    models(tmp_path).mkdir()
+    link = models(tmp_path) / "link.pkl"
+    link.symlink_to(outside)
+    digest_path(link).symlink_to(digest_path(outside))
+    provider = UpliftTargetingProvider(CONFIG, Home(tmp_path))
+    for configured in (
+        str(outside),
+        "elsewhere/m.pkl",
+        "uplift_models/../elsewhere/m.pkl",
+        "uplift_models/link.pkl",
+    ):
+        router = experiment({"model_path": configured})
+        text = warnings_of_refresh(provider, router, caplog)
+        assert provider.get(targeted(router)) is None
+        assert f"arms.1.uplift.model_path: expected a file in {models(tmp_path)}" in text
+        assert repr(configured) in text
+    assert not marker.exists()
+
+
+def test_a_model_is_unpickled_only_if_it_matches_its_sha256(tmp_path, uplift_model, caplog):
+    marker = tmp_path / "unpickled"
+    path = save(models(tmp_path) / "m.pkl", uplift_model)
+    router = experiment({"model_path": "uplift_models/m.pkl"})
+    provider = UpliftTargetingProvider(CONFIG, Home(tmp_path))
+    provider.refresh(router)
+    assert provider.get(targeted(router)) is not None  # saved by training: served
+
+    def change(update) -> str:  # a new file version, then what the refresh warned
+        stat = path.stat()
+        update()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        return warnings_of_refresh(provider, router, caplog)
+
+    assert "its SHA-256 differs" in change(
+        lambda: path.write_bytes(pickle.dumps({"model": Unpickled(marker)}))
+    )
+    assert provider.get(targeted(router)) is None
+    assert f"no SHA-256 in {digest_path(path)}" in change(digest_path(path).unlink)
+    assert not marker.exists()
+
+
+def test_config_check_names_an_uplift_model_outside_uplift_models(tmp_path, monkeypatch):
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "home"))
+    directory = tmp_path / "configs"
+    shutil.copytree(DEFAULT_DIR, directory)
+    path = directory / "experiments" / "uplift-targeting.yaml"
+    path.write_text(path.read_text().replace("uplift_models/uplift-email_20.pkl", "/tmp/m.pkl"))
+    result = CliRunner().invoke(app, ["config", "check", "--dir", str(directory), "--json"])
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["errors"] == [
+        f"{path}: arms.2.uplift.model_path: expected a file in "
+        f"{(tmp_path / 'home').resolve() / 'uplift_models'} (where `liftgate uplift train` "
+        "saves models); found '/tmp/m.pkl'"
+    ]
+
+
 def test_the_replica_runs_the_uplift_provider(tmp_path) -> None:
     policies = {p.policy for p in default_providers(CONFIG, Home(tmp_path))}
     assert "uplift_targeting" in policies
@@ -229,7 +321,7 @@ def test_the_replica_runs_the_uplift_provider(tmp_path) -> None:
 def test_the_uplift_block_goes_with_the_policy_and_errors_name_the_key(tmp_path) -> None:
     packaged = CONFIG.experiments["uplift-targeting"]
     assert [a.policy for a in packaged.arms][-1] == "uplift_targeting"
-    assert packaged.arms[-1].uplift.model_path == "artifacts/uplift-email_20.pkl"
+    assert packaged.arms[-1].uplift.model_path == "uplift_models/uplift-email_20.pkl"
     arms = "arms: [{name: a, weight: 0.5}, {name: b, weight: 0.5, policy: uplift_targeting}]"
     metric = "primary_metric: {name: c, kind: binomial, column: converted}"
     path = tmp_path / "e.yaml"

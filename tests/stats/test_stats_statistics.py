@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments.stats.aggregate import MetricSpec, aggregate
+from experiments.stats.aggregate import MetricSpec, NonFiniteValues, aggregate
 from experiments.stats.statistics import (
     ProportionStatistic,
     RatioStatistic,
@@ -207,6 +207,28 @@ def test_aggregate_rejects_bad_columns(metrics: list[MetricSpec], message: str) 
     t = pa.table({"arm": ["a", "b"], "y": [1.0, 2.0], "label": ["x", "y"]})
     with pytest.raises(ValueError, match=message):
         aggregate(t, "arm", metrics)
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ([1.0, float("nan"), 2.0], "column 'y' holds 1 value that is not finite (NaN or ±inf)"),
+        ([1.0, float("inf"), -float("inf")], "column 'y' holds 2 values that are not finite"),
+        ([1e308, 1e308, 2.0], "the sums of its values overflow"),  # two revenues of 1e308
+        ([1e200, 1.0, 2.0], "the sums of its values overflow"),  # its square overflows
+    ],
+    ids=["nan", "inf", "sum-overflows", "square-overflows"],
+)
+def test_aggregate_refuses_values_and_sums_that_are_not_finite(
+    values: list[float], problem: str
+) -> None:
+    """Refused, naming the metric, rather than statistics of inf or NaN; a metric beside
+    it that is fine is not named."""
+    t = pa.table({"arm": ["a", "a", "b"], "y": values, "ok": [1.0, 2.0, 3.0]})
+    with pytest.raises(NonFiniteValues) as refused:
+        aggregate(t, "arm", [MetricSpec("y", "y"), MetricSpec("ok", "ok")])
+    assert list(refused.value.problems) == ["y"]
+    assert refused.value.problems["y"].startswith(problem)
 
 
 def test_aggregate_rejects_unknown_arm_column() -> None:

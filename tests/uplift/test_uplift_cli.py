@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 
@@ -74,6 +75,8 @@ def test_train_reports_held_out_metrics_and_saves_the_model(tmp_path):
     assert doc["true_uplift_correlation"] > 0.3
     saved = pickle.loads(out.read_bytes())
     assert saved["treatment"] == "email_20" and hasattr(saved["model"], "predict_uplift")
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert (tmp_path / "model.pkl.sha256").read_text() == f"{digest}  model.pkl\n"  # sha256sum
     bad = runner.invoke(
         app, ["uplift", "train", "--data", str(tmp_path / "w"), "--treatment", "email_99"]
     )

@@ -179,8 +179,12 @@ def test_report_command_prints_the_segments_from_the_logs(tmp_path, monkeypatch)
     )  # fmt: skip
     segment = CONTRACT.names.index("segment")
     with (
-        LogWriter(home.decision_log, DecisionRecord, max_rows=10**6) as decisions,
-        LogWriter(home.outcome_log, OutcomeRecord, max_rows=10**6) as outcomes,
+        LogWriter(
+            home.decision_log, DecisionRecord, max_rows=10**6, max_buffered_rows=10**6
+        ) as decisions,
+        LogWriter(
+            home.outcome_log, OutcomeRecord, max_rows=10**6, max_buffered_rows=10**6
+        ) as outcomes,
     ):
         for i in range(2_000):
             features = [0.0] * len(CONTRACT.names)

@@ -85,6 +85,8 @@ def status(
         )
         if result["burn_in_left"]:
             typer.echo(f"  burn-in: uniform for {result['burn_in_left']:,} more learned decisions")
+        if result["n_skipped"]:
+            typer.echo(f"  skipped: {result['n_skipped']:,} decisions whose reward was not finite")
         actions = table_of(
             "action",
             "learned",

@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,12 +29,31 @@ if TYPE_CHECKING:
     from configs.schema import ExperimentConfig
 
 
-def load_checked_config(directory: Path | str | None = None) -> LiftgateConfig:
-    """The configuration with the checks that need domain code (bandit policies are built)."""
+def load_checked_config(directory: Path | str | None, home: Home) -> LiftgateConfig:
+    """The configuration with the checks that need domain code (bandit policies are built)
+    or the home (uplift models lie in its uplift_models)."""
     from configs.loader import load_config
     from experiments.bandits.spec import bandit_config_problems
 
-    return load_config(directory, checks=(bandit_config_problems,))
+    return load_config(
+        directory, checks=(bandit_config_problems, partial(uplift_model_problems, home))
+    )
+
+
+def uplift_model_problems(home: Home, config: LiftgateConfig) -> list[str]:
+    """`file: key: problem` for each uplift arm whose model lies outside the home's
+    uplift_models (replicas refuse to unpickle it)."""
+    problems = []
+    for name, experiment in config.experiments.items():
+        for i, arm in enumerate(experiment.arms):
+            if arm.uplift is None:
+                continue
+            try:
+                home.uplift_model(arm.uplift.model_path)
+            except ValueError as exc:
+                path = config.directory / "experiments" / f"{name}.yaml"
+                problems.append(f"{path}: arms.{i}.uplift.model_path: {exc}")
+    return problems
 
 
 class Session:
@@ -55,7 +74,7 @@ class Session:
 
     @cached_property
     def config(self) -> LiftgateConfig:
-        return load_checked_config(self.config_dir)
+        return load_checked_config(self.config_dir, self.home)
 
     @cached_property
     def home(self) -> Home:

@@ -17,6 +17,7 @@ from liftgate.app.cli import (
     drift,
     experiment,
     guard,
+    keys,
     ope,
     registry,
     replay,
@@ -61,6 +62,7 @@ for name, group in {
     "rollout": rollout,
     "guard": guard,
     "audit": audit,
+    "keys": keys,
 }.items():
     app.add_typer(group.app, name=name)
 

@@ -38,6 +38,16 @@ def format_record(record: RolloutRecord, aliases: dict[str, str] | None = None) 
         f"  step {record.step + 1}, canary weight {record.weight:.0%}"
         + ("  (dry run)" if record.dry_run else ""),
     ]
+    pending = record.pending
+    if pending:
+        moves = ", ".join(
+            f"{alias} → {'removed' if version is None else 'v' + version}"
+            for alias, version in pending.aliases.items()
+        )
+        lines.append(
+            f"  pending {pending.action} since {pending.at} by {pending.who}: canary weight "
+            f"→ {pending.weight:.0%}" + (f", {moves}" if moves else "") + f" ({pending.why})"
+        )
     verdict = record.last_verdict
     if verdict:
         lines.append(f"  last verdict {verdict['kind']} at {verdict['at']}: {verdict['summary']}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -9,7 +10,7 @@ import typer
 from configs.schema import ServingConfig
 from liftgate.app.cli.common import ConfigDirOption, JsonOption, session
 from liftgate.app.cli.group import CommandGroup
-from liftgate.app.cli.output import emit
+from liftgate.app.cli.output import emit, say
 
 # serving.yaml's choices, one spelling.
 Topology = ServingConfig.model_fields["topology"].annotation
@@ -45,6 +46,7 @@ def serve(
     * `liftgate serve --detach --port 8080 --json`
     """
     from liftgate.app import runner
+    from serving.access import OFF_WARNING, auth_enabled
 
     cli = session(ctx)
     config = cli.config
@@ -54,6 +56,8 @@ def serve(
     if not detach:
         runner.serve_foreground(config, cli.home, host, port, topology)
         return
+    if not auth_enabled(config.serving.auth, os.environ):  # a bad LIFTGATE_AUTH: exit 2
+        say(f"WARNING: {OFF_WARNING}")
     info = runner.serve_detached(cli.home, host, port, topology, config.directory)
     emit(
         info,

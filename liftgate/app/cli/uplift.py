@@ -122,7 +122,14 @@ def train_command(
     treatment: Annotated[str, typer.Option("--treatment", help="Treatment action id.")],
     control: Annotated[str, typer.Option("--control", help="Control action id.")] = "no_action",
     learner: Annotated[Learner, typer.Option("--learner", help="The meta-learner.")] = "t",
-    out: Annotated[Path | None, typer.Option("--out", help="Where to pickle the model.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where to pickle the model (default: LIFTGATE_HOME/uplift_models/; arms "
+            "serve models from there only).",
+        ),
+    ] = None,
     test_size: Annotated[
         float, typer.Option("--test-size", min=0.01, max=0.99, help="Held-out share.")
     ] = 0.3,
@@ -134,24 +141,23 @@ def train_command(
 ) -> None:
     """Train an uplift learner on a world's randomized log (treatment vs control actions),
     report held-out metrics (and the correlation with the true uplift when truth.parquet
-    is there) and save the model.
+    is there) and save the model with its SHA-256 (`MODEL.sha256`), which replicas check
+    before they load it.
 
     **Examples:**
 
     * `liftgate uplift train --data data/w --treatment email_20 --control no_action --learner x`
     * `liftgate uplift train --data data/w --treatment email_20 --out uplift.pkl --json`
     """
-    document = _train(
-        data, treatment, control, learner, out, test_size, k, seed, plot, session(ctx).config
-    )
+    cli = session(ctx)
+    out = out or cli.home.uplift_models / f"uplift-{treatment}-vs-{control}-{learner}.pkl"
+    document = _train(data, treatment, control, learner, out, test_size, k, seed, plot, cli.config)
     emit(document, as_json, lambda: typer.echo(format_training(document)))
 
 
 def _train(
     data, treatment, control, learner, out, test_size, k, seed, plot, config: LiftgateConfig
 ):
-    import pickle
-
     import numpy as np
     import pandas as pd
 
@@ -159,6 +165,7 @@ def _train(
     from experiments.uplift.learners import LEARNERS
     from experiments.uplift.metrics import uplift_metrics
     from liftgate.core.contract import FeatureContract
+    from serving.uplift_arm import save_uplift_model
 
     k_value = _parse_k(k)
     path = data / "logged.parquet" if data.is_dir() else data
@@ -204,18 +211,16 @@ def _train(
         document["true_uplift_correlation"] = _truth_correlation(
             truth_path, arms.rows[test], score, treatment, control
         )
-    out = out or path.parent / f"uplift-{treatment}-vs-{control}-{learner}.pkl"
-    with open(out, "wb") as f:
-        pickle.dump(
-            {
-                "model": model,
-                "treatment": treatment,
-                "control": control,
-                "features": list(arms.feature_names),
-                "contract_version": contract.version,
-            },
-            f,
-        )
+    save_uplift_model(
+        out,
+        {
+            "model": model,
+            "treatment": treatment,
+            "control": control,
+            "features": list(arms.feature_names),
+            "contract_version": contract.version,
+        },
+    )
     document["model_path"] = str(out)
     if plot is not None:
         from experiments.uplift.plots import plot_curves

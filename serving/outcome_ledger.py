@@ -1,0 +1,83 @@
+"""The outcome ledger: one outcome per (decision, event), whichever replica receives it.
+
+Apps retry `POST /v1/outcomes` (timeouts, at-least-once queues), and replicas do not share
+memory, so the first answer to each (decision_id, event) is kept in a small SQLite table
+under LIFTGATE_HOME (`Home.outcome_ledger`) that every replica opens: WAL mode, so readers
+never wait for a writer, and a busy timeout, so writers queue instead of failing.
+
+The service asks `first` before logging an outcome and `record`s it after the log has it.
+A repeat gets the first answer and is not logged again. Logging comes first so that a crash
+between the two cannot lose an outcome: its retry is logged once more, and the log reader
+counts one outcome per (decision_id, event) (`experiments.logs.reader.join_outcomes`). Two
+requests that take the same pair at the same moment (on one replica or two) both log it;
+`record` answers both with the outcome id that reached the ledger first.
+
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as root:
+...     ledger = OutcomeLedger(Path(root) / "outcomes.db")
+...     before = ledger.first("d1", "conversion")
+...     answers = ledger.record("d1", "conversion", "o1"), ledger.record("d1", "conversion", "o2")
+...     after = ledger.first("d1", "conversion"), ledger.first("d1", "revenue")
+...     ledger.close()
+>>> before, answers, after
+(None, ('o1', 'o1'), ('o1', None))
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outcomes (
+    decision_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    outcome_id TEXT NOT NULL,
+    PRIMARY KEY (decision_id, event)
+) WITHOUT ROWID
+"""
+
+
+class OutcomeLedger:
+    """The ledger file at `path` (created if missing), shared by processes and threads."""
+
+    def __init__(self, path: Path, busy_timeout_s: float = 10.0):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit (isolation_level None): each statement is its own transaction.
+        self._db = sqlite3.connect(
+            path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        self._lock = threading.Lock()  # one connection, used by one thread at a time
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # A commit survives a crash of the process; a power cut may lose the last ones,
+            # whose retries are then logged again and counted once by the log reader.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+
+    def first(self, decision_id: str, event: str) -> str | None:
+        """The outcome id first recorded for this decision and event, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT outcome_id FROM outcomes WHERE decision_id = ? AND event = ?",
+                (decision_id, event),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def record(self, decision_id: str, event: str, outcome_id: str) -> str:
+        """Record `outcome_id` unless the pair has one already; return the pair's first id."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO outcomes (decision_id, event, outcome_id) VALUES (?, ?, ?)",
+                (decision_id, event, outcome_id),
+            )
+            (first,) = self._db.execute(
+                "SELECT outcome_id FROM outcomes WHERE decision_id = ? AND event = ?",
+                (decision_id, event),
+            ).fetchone()
+        return first
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
