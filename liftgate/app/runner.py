@@ -264,11 +264,30 @@ def stop_process(pid: int, timeout_s: float = 90.0) -> bool:
         except ProcessLookupError:
             break
         time.sleep(0.25)
-    # Ray's dashboard and runtime-env agents can outlive the driver (PPID 1, ignoring
-    # SIGTERM); they stay in the driver's process group, so end the group.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    # Ray's agents can outlive the driver (PPID 1, ignoring SIGTERM), and Ray puts replicas
+    # and HAProxy in process groups of their own; all stay in the driver's session (it was
+    # started with start_new_session), so end every process of that session.
+    for member in session_members(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(member, signal.SIGKILL)
     return True
+
+
+def session_members(session_id: int, proc: Path = Path("/proc")) -> list[int]:
+    """Pids of the processes whose session id is `session_id` (Linux /proc, field 6)."""
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it ended while we looked
+            continue
+        # "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[3]) == session_id:
+            members.append(int(entry.name))
+    return members
 
 
 def stop_service(home: Home) -> dict | None:
