@@ -26,35 +26,13 @@ import sys
 import time
 from pathlib import Path
 
+from log_records import NOON, make_decision  # tests/, beside this file
+
 from experiments.logs.schema import DecisionRecord
 from experiments.logs.wal import LogUnavailable, Segment
 from experiments.logs.writer import LogWriter
 
-NOON = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
 CLIENTS = 8
-
-
-def decision(decision_id: str, ts: dt.datetime) -> DecisionRecord:
-    return DecisionRecord(
-        decision_id=decision_id,
-        ts=ts,
-        customer_id="c1",
-        features=[0.5] * 13,
-        contract_version="1",
-        actions=["email_10", "sms", "no_action"],
-        scores=[1.0, 0.5, 0.0],
-        probabilities=[0.1, 0.05, 0.0],
-        chosen="email_10",
-        propensity=0.95,
-        policy="epsilon_greedy",
-        model_name="liftgate-scorer",
-        model_version="1",
-        model_alias="champion",
-        fallback=False,
-        cold_start=False,
-        latency_ms=1.0,
-        trace_id="t" * 32,
-    )
 
 
 async def load(directory: Path, policy: str) -> None:
@@ -65,7 +43,7 @@ async def load(directory: Path, policy: str) -> None:
     async def client(number: int) -> None:
         for i in range(10**9):
             decision_id = f"c{number}-{i}"
-            await writer.commit(decision(decision_id, dt.datetime.now(dt.UTC)))
+            await writer.commit(make_decision(decision_id, dt.datetime.now(dt.UTC)))
             print(decision_id, flush=True)
 
     await asyncio.gather(*(client(n) for n in range(CLIENTS)))
@@ -74,7 +52,7 @@ async def load(directory: Path, policy: str) -> None:
 def crash(directory: Path, point: str) -> None:
     writer = LogWriter(directory, DecisionRecord, max_age_s=3600)
     for i in range(10):
-        writer.append(decision(f"d{i}", NOON + dt.timedelta(hours=7 * i)))  # two dates
+        writer.append(make_decision(f"d{i}", NOON + dt.timedelta(hours=7 * i)))  # two dates
     kill = lambda: os.kill(os.getpid(), signal.SIGKILL)  # noqa: E731
     replace = os.replace
     if point == "written":
@@ -101,7 +79,7 @@ async def full_disk(directory: Path, ballast: Path) -> None:
     acknowledged, refused, largest, unhealthy = [], [], 0, False
     for i in range(100_000):
         try:
-            await writer.commit(decision(f"before-{i}", dt.datetime.now(dt.UTC)))
+            await writer.commit(make_decision(f"before-{i}", dt.datetime.now(dt.UTC)))
             acknowledged.append(f"before-{i}")
         except LogUnavailable:
             refused.append(f"before-{i}")
@@ -117,7 +95,7 @@ async def full_disk(directory: Path, ballast: Path) -> None:
     for i in range(50):
         while True:  # the backlog may still be draining: retry, as a client told 503 would
             try:
-                await writer.commit(decision(f"after-{i}", dt.datetime.now(dt.UTC)))
+                await writer.commit(make_decision(f"after-{i}", dt.datetime.now(dt.UTC)))
             except LogUnavailable:
                 if time.monotonic() > deadline:
                     raise

@@ -9,7 +9,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from log_records import NOON, make_decision  # tests/, beside this file
 
 from experiments.logs.reader import (
     decisions_with_outcomes,
@@ -37,9 +38,6 @@ from experiments.logs.schema import (
 )
 from experiments.logs.writer import LogWriter
 from liftgate.core.home import Home
-
-NOON = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
-
 
 #: The schemas as they were written by hand before the records existed: the logs on disk.
 PREVIOUS_DECISION_SCHEMA = pa.schema(
@@ -79,34 +77,6 @@ PREVIOUS_OUTCOME_SCHEMA = pa.schema(
         pa.field("known_decision", pa.bool_(), nullable=False),
     ]
 )
-
-
-def make_decision(decision_id: str, ts: dt.datetime = NOON, **overrides: Any) -> DecisionRecord:
-    record = DecisionRecord(
-        decision_id=decision_id,
-        ts=ts,
-        customer_id=f"customer-{decision_id}",
-        features=[0.5, 1.0, -2.0],
-        contract_version="features-v1",
-        actions=["email", "sms", "none"],
-        scores=[3.0, 1.5, 0.0],
-        probabilities=[0.12, 0.08, 0.01],
-        chosen="email",
-        propensity=0.9,
-        policy="epsilon_greedy",
-        model_name="uplift",
-        model_version="7",
-        model_alias="champion",
-        experiment="spring-promo",
-        arm="treatment",
-        fallback=False,
-        fallback_reason=None,
-        cold_start=False,
-        latency_ms=3.2,
-        trace_id=f"trace-{decision_id}",
-        request_id=None,
-    )
-    return replace(record, **overrides)
 
 
 def make_outcome(

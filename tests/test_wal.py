@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from log_writer_child import NOON, decision  # tests/, beside this file
+from log_records import NOON, make_decision  # tests/, beside this file
 
 from experiments.logs import parquet_files, wal
 from experiments.logs.frames import decode, encode
@@ -61,7 +61,7 @@ def assert_exactly_once(logged: list[str], acknowledged: list[str]) -> None:
 def test_a_torn_tail_is_dropped_and_every_whole_frame_before_it_kept(
     n: int, cut: float, flip: bool
 ) -> None:
-    frames = [encode(decision(f"d{i}", NOON)) for i in range(n)]
+    frames = [encode(make_decision(f"d{i}", NOON)) for i in range(n)]
     ends = list(itertools.accumulate(map(len, frames)))
     torn = bytearray(b"".join(frames)[: int(cut * ends[-1])])
     intact = len(torn)
@@ -75,8 +75,8 @@ def test_a_torn_tail_is_dropped_and_every_whole_frame_before_it_kept(
 
 
 def test_zeros_after_the_frames_are_no_record() -> None:
-    frame = encode(decision("d0", NOON))
-    assert decode(frame + bytes(4096), DecisionRecord) == ([decision("d0", NOON)], len(frame))
+    frame = encode(make_decision("d0", NOON))
+    assert decode(frame + bytes(4096), DecisionRecord) == ([make_decision("d0", NOON)], len(frame))
 
 
 # --- group commit ---------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def test_a_commit_returns_only_after_its_fsync_and_the_event_loop_runs_meanwhile
     writer = LogWriter(tmp_path, DecisionRecord, fsync=policy, group_commit_ms=1)
 
     async def scenario() -> None:
-        commit = asyncio.ensure_future(writer.commit(decision("d0", NOON)))
+        commit = asyncio.ensure_future(writer.commit(make_decision("d0", NOON)))
         for _ in range(20):  # the loop is free: other requests are served meanwhile
             await asyncio.sleep(0.001)
         assert not commit.done() and not calls
@@ -123,7 +123,7 @@ def test_concurrent_commits_share_fsyncs(tmp_path: Path, monkeypatch: pytest.Mon
     writer = LogWriter(tmp_path, DecisionRecord, fsync="group", group_commit_ms=20)
 
     async def clients() -> None:
-        await asyncio.gather(*(writer.commit(decision(f"d{i}", NOON)) for i in range(64)))
+        await asyncio.gather(*(writer.commit(make_decision(f"d{i}", NOON)) for i in range(64)))
 
     asyncio.run(clients())
     assert 1 <= len(calls) <= 2  # 64 commits appended within one gathering interval
@@ -134,9 +134,11 @@ def test_concurrent_commits_share_fsyncs(tmp_path: Path, monkeypatch: pytest.Mon
 def test_off_acknowledges_without_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _, calls = gate_fsyncs(monkeypatch)  # never released: an fsync would hang the test
     writer = LogWriter(tmp_path, DecisionRecord, fsync="off")
-    asyncio.run(writer.commit(decision("d0", NOON)))
+    asyncio.run(writer.commit(make_decision("d0", NOON)))
     assert not calls
-    assert decode(segments(tmp_path)[0].read_bytes(), DecisionRecord)[0] == [decision("d0", NOON)]
+    assert decode(segments(tmp_path)[0].read_bytes(), DecisionRecord)[0] == [
+        make_decision("d0", NOON)
+    ]
     writer.close()
 
 
@@ -153,12 +155,12 @@ def test_a_failed_fsync_refuses_its_commit_and_the_writer_moves_to_a_new_segment
 
     monkeypatch.setattr(Segment, "sync", failing)
     with pytest.raises(LogUnavailable, match="durable"):
-        asyncio.run(writer.commit(decision("refused", NOON)))
+        asyncio.run(writer.commit(make_decision("refused", NOON)))
     assert failures == ["wal_fsync"] and not writer.healthy
     first = segments(tmp_path)
 
     monkeypatch.setattr(Segment, "sync", sync)
-    asyncio.run(writer.commit(decision("acknowledged", NOON)))
+    asyncio.run(writer.commit(make_decision("acknowledged", NOON)))
     assert writer.healthy and len(segments(tmp_path)) == 2 and segments(tmp_path) != first
     writer.close()
     # Refused is not acknowledged, but it was written: it may be logged, once at most.
@@ -212,7 +214,7 @@ def test_a_kill_9_at_any_step_of_a_flush_is_recovered_exactly_once(
 
 def test_a_live_writers_segment_is_left_to_it(tmp_path: Path) -> None:
     live = LogWriter(tmp_path, DecisionRecord, max_age_s=3600)
-    live.append(decision("d0", NOON))
+    live.append(make_decision("d0", NOON))
     assert recover(tmp_path, DecisionRecord) == 0  # another replica starting
     assert len(segments(tmp_path)) == 1 and logged_ids(tmp_path) == []
     live.close()
@@ -223,14 +225,14 @@ def test_a_recovery_that_fails_at_start_keeps_the_writer_unhealthy_until_a_flush
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     crashed = Segment.create(tmp_path)
-    crashed.write(encode(decision("d0", NOON)))
+    crashed.write(encode(make_decision("d0", NOON)))
     crashed.close()  # its writer died
     failures: list[str] = []
     with monkeypatch.context() as disk:
         disk.setattr(wal, "write_batch", lambda *args: enospc())
         writer = LogWriter(tmp_path, DecisionRecord, on_failure=failures.append).start()
         assert failures == ["recovery"] and not writer.healthy
-        writer.append(decision("d1", NOON))
+        writer.append(make_decision("d1", NOON))
         writer.flush()  # its own batch is written; the orphan still fails
         assert not writer.healthy and segments(tmp_path) == [crashed.path]
     writer.flush()
@@ -256,8 +258,8 @@ def test_each_rename_is_followed_by_an_fsync_of_its_directory(
         lambda d: (fsync_directory(d), steps.append(("fsync", Path(d)))),
     )
     with LogWriter(tmp_path, DecisionRecord) as writer:
-        writer.append(decision("d0", NOON))
-        writer.append(decision("d1", NOON + dt.timedelta(days=1)))
+        writer.append(make_decision("d0", NOON))
+        writer.append(make_decision("d1", NOON + dt.timedelta(days=1)))
 
     renames = [i for i, (kind, _) in enumerate(steps) if kind == "rename"]
     assert len(renames) == 2

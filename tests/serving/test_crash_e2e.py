@@ -14,14 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from ready_home import served_home  # tests/serving/, beside this file
 
 from configs.loader import load_config
 from experiments.logs.reader import read_decisions, read_outcomes
 from liftgate.app import runner
 from liftgate.core.home import Home
-from liftgate.sim.world import World
-from registry.client import ModelRegistry
-from registry.pipeline import train_and_register
 
 pytestmark = pytest.mark.slow
 CONFIG = load_config()
@@ -31,14 +29,7 @@ CLIENTS = 8
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     """A home with a world, a champion model and the online store in place."""
-    home = Home(tmp_path_factory.mktemp("home")).ensure()
-    world_dir = home.worlds / "w"
-    World(seed=5, n_customers=4_000).write(world_dir, rows=30_000)
-    summary = train_and_register(world_dir, CONFIG, ModelRegistry(home, CONFIG.models.registry))
-    assert summary["aliases"] == ["champion"]
-    home.customers.parent.mkdir()
-    shutil.copy(world_dir / "customers.parquet", home.customers)
-    return home
+    return served_home(tmp_path_factory.mktemp("home"))
 
 
 def unconverted(home: Home) -> list[int]:

@@ -8,14 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from ready_home import served_home  # tests/serving/, beside this file
 
 from configs.loader import load_config
 from experiments.logs.reader import decisions_with_outcomes, read_decisions
 from liftgate.app import runner
 from liftgate.core.home import Home
-from liftgate.sim.world import World
-from registry.client import ModelRegistry
-from registry.pipeline import train_and_register
 from serving.api_keys import ADMIN, APP, KeyStore
 from serving.local import create_local_app
 from serving.replay import replay
@@ -27,14 +25,7 @@ CONFIG = load_config()
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     """A home with a world, a champion model and the online store in place."""
-    home = Home(tmp_path_factory.mktemp("home")).ensure()
-    world_dir = home.worlds / "w"
-    World(seed=5, n_customers=4_000).write(world_dir, rows=30_000)
-    summary = train_and_register(world_dir, CONFIG, ModelRegistry(home, CONFIG.models.registry))
-    assert summary["aliases"] == ["champion"]
-    home.customers.parent.mkdir()
-    shutil.copy(world_dir / "customers.parquet", home.customers)
-    return home
+    return served_home(tmp_path_factory.mktemp("home"))
 
 
 def test_ray_serve_decide_log_outcome_join_and_replay(

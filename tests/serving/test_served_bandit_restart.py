@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from ready_home import served_home  # tests/serving/, beside this file
 
 from configs.loader import load_config
 from configs.schema import ExperimentConfig
@@ -29,9 +30,6 @@ from experiments.bandits.updater import settle_seconds, update_bandit
 from experiments.logs.reader import read_decisions, read_outcomes
 from liftgate.app import runner
 from liftgate.core.home import Home
-from liftgate.sim.world import World
-from registry.client import ModelRegistry
-from registry.pipeline import train_and_register
 from serving.api_keys import APP, KeyStore
 from serving.bandit_arm import ServedBandit
 
@@ -62,13 +60,7 @@ SPEC = BanditSpec(EXPERIMENT, CONFIG.features, CONFIG.actions)
 def home() -> Iterator[Home]:
     """A short LIFTGATE_HOME with a world, a champion, the online store and the bandit running."""
     root = Path(tempfile.mkdtemp(prefix="lgb-", dir="/tmp"))
-    home = Home(root).ensure()
-    world_dir = home.worlds / "w"
-    World(seed=5, n_customers=4_000).write(world_dir, rows=30_000)
-    summary = train_and_register(world_dir, CONFIG, ModelRegistry(home, CONFIG.models.registry))
-    assert summary["aliases"] == ["champion"]
-    home.customers.parent.mkdir()
-    shutil.copy(world_dir / "customers.parquet", home.customers)
+    home = served_home(root)
     experiment_state.start(home, EXPERIMENT)
     yield home
     shutil.rmtree(root, ignore_errors=True)
