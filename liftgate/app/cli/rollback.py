@@ -6,8 +6,7 @@ import typer
 
 from liftgate.app.cli.common import ConfigDirOption, JsonOption
 from liftgate.app.cli.group import CommandGroup
-from liftgate.app.cli.output import emit
-from liftgate.app.cli.rollout import NameArgument, WhoOption, controller, format_record
+from liftgate.app.cli.rollout import NameArgument, WhoOption, controller, emit_record
 
 app = CommandGroup()
 
@@ -29,4 +28,4 @@ def rollback(
     * `liftgate rollback scorer-canary --by alice --json`
     """
     record = controller(ctx).rollback(rollout, who=who)
-    emit(record.to_json(), as_json, lambda: typer.echo(format_record(record)))
+    emit_record(record, as_json)

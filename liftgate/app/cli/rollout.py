@@ -63,6 +63,11 @@ def format_record(record: RolloutRecord, aliases: dict[str, str] | None = None) 
     return "\n".join(lines)
 
 
+def emit_record(record: RolloutRecord, as_json: bool) -> None:
+    """The record after a command: its JSON, or the text `rollout status` prints."""
+    emit(record.to_json(), as_json, lambda: typer.echo(format_record(record)))
+
+
 def _examples(action: str) -> str:
     return (
         "**Examples:**\n\n"
@@ -82,7 +87,7 @@ def _transition(action: str, summary: str) -> None:
         as_json: JsonOption = False,
     ) -> None:
         record = getattr(controller(ctx), action)(rollout, who=who)
-        emit(record.to_json(), as_json, lambda: typer.echo(format_record(record)))
+        emit_record(record, as_json)
 
     app.command(action, help=f"{summary}\n\n{_examples(action)}")(run)
 
@@ -110,7 +115,7 @@ def promote(
     * `liftgate rollout promote scorer-canary --full --by alice`
     """
     record = controller(ctx).promote(rollout, who=who, full=full)
-    emit(record.to_json(), as_json, lambda: typer.echo(format_record(record)))
+    emit_record(record, as_json)
 
 
 @app.command("status")
