@@ -170,15 +170,111 @@ class EligibilityRule(Strict):
 
 class Action(Strict):
     id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-    channel: Literal["none", "email", "push", "sms", "web"]
+    channel: ChannelName
     cost: Annotated[float, Field(ge=0)]
     fallback_rank: Annotated[int, Field(ge=1)]
     eligibility: list[EligibilityRule] = []
     description: str = ""
 
 
+#: A contact channel; ``none`` (the control) contacts no one.
+ChannelName = Literal["none", "email", "push", "sms", "web"]
+NO_CHANNEL: Final = "none"
+
+
+class FrequencyCap(Strict):
+    """At most `max` actions per customer on the channel within any `window_hours`."""
+
+    max: Annotated[int, Field(ge=1)]
+    window_hours: Annotated[float, Field(gt=0, le=24 * 366)]
+
+
+class QuietHours(Strict):
+    """No send between `start` and `end` (HH:MM, local time of `timezone`; may wrap midnight)."""
+
+    start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    end: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected an IANA time zone such as Europe/Berlin; found {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("start and end are equal: quiet hours would be empty")
+        return self
+
+
+class FileConnector(Strict):
+    """Deliver by appending a JSON line (fsynced) to `path` (relative to LIFTGATE_HOME;
+    default ``deliveries/<channel>.jsonl``)."""
+
+    kind: Literal["file"] = "file"
+    path: str | None = None
+
+
+class WebhookConnector(Strict):
+    """Deliver by an HTTP POST of the action as JSON to `url`, with an Idempotency-Key header."""
+
+    kind: Literal["webhook"]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+
+class ChannelPolicy(Strict):
+    """What a commit to the channel must pass, and how it is delivered.
+
+    `consent: required` (the default): a customer is offered and sent the channel's actions
+    only with a granted consent for it in the consent store."""
+
+    consent: Literal["required", "not_required"] = "required"
+    caps: list[FrequencyCap] = []
+    quiet_hours: QuietHours | None = None
+    connector: Annotated[FileConnector | WebhookConnector, Field(discriminator="kind")] = (
+        FileConnector()
+    )
+
+
+class CreativeRules(Strict):
+    """The default safety filter of `liftgate creative add` (liftgate/governance/creatives).
+
+    `filter` is ``rules`` or ``module:callable`` of a filter of your own (it gets these rules)."""
+
+    filter: Annotated[str, Field(pattern=r"^(rules|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")] = "rules"
+    max_length: Annotated[int, Field(ge=1)] = 200
+    blocklist: list[str] = []
+    claims: list[str] = [
+        "guaranteed",
+        "risk-free",
+        "risk free",
+        "no risk",
+        "100% free",
+        "cure",
+        "act now",
+        "once in a lifetime",
+    ]
+
+
 class ActionsConfig(Strict):
     actions: Annotated[list[Action], Field(min_length=2)]
+    #: Per channel; a channel not listed has the defaults (consent required, no caps).
+    channels: dict[ChannelName, ChannelPolicy] = {}
+    creatives: CreativeRules = CreativeRules()
+
+    def channel_policy(self, channel: str) -> ChannelPolicy:
+        return self.channels.get(channel, DEFAULT_CHANNEL_POLICY)  # type: ignore[call-overload]
+
+    def needs_consent(self, channel: str) -> bool:
+        return channel != NO_CHANNEL and self.channel_policy(channel).consent == "required"
 
     @model_validator(mode="after")
     def _unique(self) -> ActionsConfig:
@@ -188,7 +284,12 @@ class ActionsConfig(Strict):
         ranks = [a.fallback_rank for a in self.actions]
         if len(set(ranks)) != len(ranks):
             raise ValueError(f"fallback_rank values must be unique; got {ranks}")
+        if NO_CHANNEL in self.channels:
+            raise ValueError("channels: `none` contacts no one and takes no policy")
         return self
+
+
+DEFAULT_CHANNEL_POLICY: Final = ChannelPolicy()
 
 
 # --- models.yaml ---------------------------------------------------------------------------
@@ -323,6 +424,42 @@ class OutcomeSettings(Strict):
     max_age_days: Annotated[float, Field(gt=0, le=3_650)] = 30.0
 
 
+class DeliverySettings(Strict):
+    """The outbox worker (liftgate/governance/outbox.py): retries with exponential backoff
+    from `backoff_s` up to `max_backoff_s`, `max_attempts` in all; a claimed entry whose
+    worker died is retried after `lease_s`."""
+
+    poll_s: Annotated[float, Field(gt=0, le=60)] = 0.2
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    backoff_s: Annotated[float, Field(gt=0)] = 1.0
+    max_backoff_s: Annotated[float, Field(gt=0)] = 300.0
+    lease_s: Annotated[float, Field(gt=0)] = 30.0
+    batch_size: Annotated[int, Field(ge=1)] = 100
+
+
+class ActionSettings(Strict):
+    """`POST /v1/actions`: the TTL a request may ask for (from its decision's time), and
+    delivery. `worker: true` runs the outbox worker inside `liftgate serve`."""
+
+    default_ttl_s: Annotated[float, Field(gt=0)] = 86_400.0
+    max_ttl_s: Annotated[float, Field(gt=0)] = 7 * 86_400.0
+    worker: bool = True
+    delivery: DeliverySettings = DeliverySettings()
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> ActionSettings:
+        if self.default_ttl_s > self.max_ttl_s:
+            raise ValueError("default_ttl_s must be at most max_ttl_s")
+        return self
+
+
+class PrivacySettings(Strict):
+    """`retention_days`: `liftgate privacy retention` (and `liftgate serve`, daily) deletes
+    log partitions older than this; null keeps them."""
+
+    retention_days: Annotated[int | None, Field(ge=1)] = None
+
+
 class ServingConfig(Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
@@ -342,6 +479,8 @@ class ServingConfig(Strict):
     guard: bool = True  # `liftgate serve` runs the guard loop over active rollouts
     outcomes: OutcomeSettings = OutcomeSettings()
     auth: AuthSettings = AuthSettings()
+    actions: ActionSettings = ActionSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
 
 # --- experiments/*.yaml --------------------------------------------------------------------

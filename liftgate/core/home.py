@@ -10,7 +10,8 @@ names onto ``home.root``. The layout, with the member that names each entry::
     ├── alerts.jsonl                        alerts_log        every alert the guard raised
     ├── logs/                               logs
     │   ├── decisions/date=YYYY-MM-DD/      decision_log      the decision log (Parquet)
-    │   └── outcomes/date=YYYY-MM-DD/       outcome_log       the outcome log (Parquet)
+    │   ├── outcomes/date=YYYY-MM-DD/       outcome_log       the outcome log (Parquet)
+    │   └── actions/date=YYYY-MM-DD/        action_log        the action log (Parquet)
     ├── experiments/state.json              experiment_state  running experiments
     ├── bandits/<experiment>.json           bandit_state(e)   a served bandit's learned state
     ├── rollouts/                           rollouts
@@ -18,9 +19,15 @@ names onto ``home.root``. The layout, with the member that names each entry::
     │   └── serving.json                    serving_weights   the canary split replicas serve
     ├── online_store/customers.parquet      customers         the features served by default
     ├── ledger/outcomes.db                  outcome_ledger    the first answer per (decision, event)
+    ├── consent/consent.db                  consent           consent per customer and channel
+    ├── actions/actions.db                  actions           committed actions, history, outbox
+    ├── actions/offers/<writer>.db          offers            what each decision offered
+    ├── actions/creatives.db                creatives         creatives and their review
+    ├── deliveries/<channel>.jsonl          deliveries        the file connector's default
     ├── uplift_models/<name>.pkl            uplift_models     uplift models (and .sha256 files)
     ├── secrets/decision_ids.key            decision_ids_key  the HMAC key of decision ids
     ├── secrets/api_keys.db                 api_keys          API keys: role, name, salted hash
+    ├── secrets/pseudonyms.key              pseudonyms_key    keys customer ids in the audit log
     ├── drift/<UTC time>/                   drift_reports     the drift job's reports
     ├── run/serve.json                      service_state     the detached service (pid, url)
     ├── run/serve.log                       service_log       its output
@@ -92,6 +99,12 @@ class Home:
         """The outcome log's dataset directory (Hive-partitioned by date)."""
         return self.logs / "outcomes"
 
+    @property
+    def action_log(self) -> Path:
+        """The action log's dataset directory (Hive-partitioned by date): every commit,
+        refusal, dry run and delivery attempt of `POST /v1/actions`."""
+        return self.logs / "actions"
+
     # --- shared state: experiments, bandits, rollouts ----------------------------------
 
     @property
@@ -125,6 +138,38 @@ class Home:
         """The outcome ledger (SQLite) that every replica checks: one outcome per decision
         and event (serving/outcome_ledger.py)."""
         return self.root / "ledger" / "outcomes.db"
+
+    # --- governed actions ----------------------------------------------------------------
+
+    @property
+    def consent(self) -> Path:
+        """The consent store (SQLite): one writer at a time, replicas read."""
+        return self.root / "consent" / "consent.db"
+
+    @property
+    def actions(self) -> Path:
+        """The action store (SQLite): actions, their history and the delivery outbox."""
+        return self.root / "actions" / "actions.db"
+
+    @property
+    def offers(self) -> Path:
+        """What each decision offered, one SQLite file per writing process."""
+        return self.root / "actions" / "offers"
+
+    @property
+    def creatives(self) -> Path:
+        """Creatives, their safety findings and their review (SQLite)."""
+        return self.root / "actions" / "creatives.db"
+
+    @property
+    def deliveries(self) -> Path:
+        """The file connector's default directory: ``<channel>.jsonl``."""
+        return self.root / "deliveries"
+
+    @property
+    def pseudonyms_key(self) -> Path:
+        """The HMAC key that turns customer ids into the audit log's pseudonyms."""
+        return self.root / "secrets" / "pseudonyms.key"
 
     @property
     def uplift_models(self) -> Path:
