@@ -48,6 +48,7 @@ bench: setup
 	-$(BIN)/python load_tests/bench_canary_switch.py
 	-$(BIN)/python load_tests/bench_decide.py
 	-$(BIN)/python load_tests/bench_auth.py
+	-$(BIN)/python load_tests/bench_actions.py
 
 clean:
 	rm -rf $(VENV) .liftgate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -173,6 +174,28 @@ def config_dir(directory: Path | str | None = None) -> Path:
     if directory is not None:
         return Path(directory)
     return Path(os.environ.get(CONFIG_DIR_ENV, DEFAULT_DIR))
+
+
+def config_digest(directory: Path | str | None = None) -> str:
+    """SHA-256 over the YAML files of a configuration directory, their paths and contents:
+    one value that changes whenever any file the loader reads does.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = (Path(tmp) / "models.yaml").write_text("registry: {}\\n")
+    ...     before = config_digest(tmp)
+    ...     _ = (Path(tmp) / "models.yaml").write_text("registry: {x: 1}\\n")
+    ...     after = config_digest(tmp)
+    >>> len(before), before != after
+    (64, True)
+    """
+    directory = config_dir(directory)
+    files = sorted((p.relative_to(directory).as_posix(), p) for p in directory.rglob("*.yaml"))
+    digest = hashlib.sha256()
+    for name, path in files:
+        # The path too: a file renamed or moved to another folder is a change.
+        digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 #: A check that needs domain code (a policy to build, say): `file: key: problem` lines.

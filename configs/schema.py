@@ -204,7 +204,9 @@ class QuietHours(Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"expected an IANA time zone such as Europe/Berlin; found {value!r}")
+            raise ValueError(
+                f"expected an IANA time zone such as Europe/Berlin; found {value!r}"
+            ) from None
         return value
 
     @model_validator(mode="after")

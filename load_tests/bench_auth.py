@@ -28,25 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.tables import fmt, print_table, say  # load_tests/, beside this file
+from harness.stats import ROUNDS, per_call_us  # load_tests/, beside this file
+from harness.tables import fmt, print_table, say
 
 from serving.access import Access
 from serving.access_http import AccessMiddleware
 from serving.api_keys import APP, KeyRing, KeyStore
 from serving.rate_limit import TokenBuckets
-
-ROUNDS = 7
-
-
-def per_call_us(function, calls: int) -> float:
-    """Median over ROUNDS of the µs per call of `function()` run `calls` times."""
-    rounds = []
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        for _ in range(calls):
-            function()
-        rounds.append((time.perf_counter() - started) / calls * 1e6)
-    return statistics.median(rounds)
 
 
 def middleware_us(access: Access, header: bytes, calls: int) -> tuple[float, float]:

@@ -93,13 +93,15 @@ READY_TIMEOUT_S = 240.0
 
 @dataclass(frozen=True)
 class Setup:
-    """A server the benchmark can start: what the load posts to, and whether it is
-    liftgate's (it asks for API keys and serves the stage histogram) or the floor."""
+    """A server the benchmark can start: what the load posts to, whether it is liftgate's
+    (it asks for API keys and serves the stage histogram) or the floor, and the status of
+    a successful answer."""
 
     name: str
     topology: str
     path: str
     liftgate: bool
+    ok_status: int = 200
 
 
 SETUPS = (  # ports --port-base + index
@@ -197,6 +199,7 @@ def measure(
         connections=clients,
         timeout_s=args.timeout,
         headers=keys["app"] if setup.liftgate else {},
+        ok_status=setup.ok_status,
     )
     client = ClientProcess(spec, work / f"spec-{server.name}-{clients}.json")
     try:

@@ -2,7 +2,9 @@
 
 Aliases: `champion` serves, `challenger` is under test, `previous` is the champion that the
 current one replaced (the target of a one-command rollback). Every alias change and
-approval appends a record to the audit log.
+approval appends a record to the audit log. Where models.yaml requires approval for a
+champion, four eyes (`registry.four_eyes`): the approver is neither who trained the version
+nor who started the rollout that promotes it.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ from liftgate.core.vocabulary import (
     TAG_REPLACED_VERSION,
     TAG_ROLLED_BACK_AT,
     TAG_RUN_ID,
+    TAG_TRAINED_BY,
 )
 from registry.errors import RegistryError
+from registry.four_eyes import Custody
 from registry.store import REFERENCE_ARTIFACT, SCORING_ARTIFACTS, connect
 
 LIGHTGBM_FLAVOUR = "lightgbm"
@@ -200,12 +204,8 @@ class ModelRegistry:
             )
         records = []
         if alias == CHAMPION:
-            approved = TAG_APPROVED_BY in model_version.tags
-            if self.policy.require_approval_for_champion and not approved:
-                raise RegistryError(
-                    f"{name} v{version} is not approved; models.yaml requires approval before "
-                    f"it becomes champion (liftgate registry approve {name} {version} --by WHO)"
-                )
+            if self.policy.require_approval_for_champion:
+                self.check_champion_approval(name, version, who=who)
             current = self.alias_version(name, CHAMPION)
             if current == version:
                 return []
@@ -217,14 +217,59 @@ class ModelRegistry:
         records.append(self._set_alias(name, alias, version, who, why))
         return records
 
-    def approve(self, name: str, version: str, who: str) -> dict:
+    def approve(
+        self, name: str, version: str, who: str | None = None, started_by: str | None = None
+    ) -> dict:
+        """Record `who`'s approval (default: the OS user). Where models.yaml requires
+        approval for a champion, neither `who` nor the OS user running this may be who
+        trained the version or `started_by` (who started the rollout that would promote
+        it): refused (exit 1). The audit record names all three, and the OS user."""
         model_version = self._version(name, version)
-        self.client.set_model_version_tag(name, model_version.version, TAG_APPROVED_BY, who)
+        version = str(model_version.version)
+        os_user = audit.current_user()
+        who = who or os_user
+        custody = Custody(name, version, model_version.tags.get(TAG_TRAINED_BY), started_by, who)
+        refused = custody.refusal([who, os_user])
+        if self.policy.require_approval_for_champion and refused:
+            raise RegistryError(refused)
+        self.client.set_model_version_tag(name, version, TAG_APPROVED_BY, who)
         self.client.set_model_version_tag(
-            name, model_version.version, TAG_APPROVED_AT, datetime.now(UTC).isoformat()
+            name, version, TAG_APPROVED_AT, datetime.now(UTC).isoformat()
         )
         return audit.append(
-            self.home.audit_log, "approved", who=who, model=name, version=str(model_version.version)
+            self.home.audit_log,
+            "approved",
+            who=who,
+            model=name,
+            version=version,
+            os_user=os_user,
+            **custody.names(),
+        )
+
+    def check_champion_approval(
+        self, name: str, version: str, started_by: str | None = None, who: str | None = None
+    ) -> dict:
+        """Refuse (exit 1) to let `version` become champion unless someone approved it who
+        neither trained it nor started the rollout that promotes it (`started_by`). The
+        check that passed is audit-logged, by `who`, with the three names."""
+        tags = self._version(name, version).tags
+        custody = Custody(
+            name,
+            str(version),
+            tags.get(TAG_TRAINED_BY),
+            started_by,
+            tags.get(TAG_APPROVED_BY),
+        )
+        refused = custody.refusal_to_promote()
+        if refused:
+            raise RegistryError(refused)
+        return audit.append(
+            self.home.audit_log,
+            "champion_approval_checked",
+            who=who,
+            model=name,
+            version=str(version),
+            **custody.names(),
         )
 
     def rollback(

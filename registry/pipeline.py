@@ -10,6 +10,7 @@ import pyarrow as pa
 from sklearn.metrics import roc_auc_score
 
 from configs.loader import LiftgateConfig
+from liftgate.core.audit import current_user
 from liftgate.core.errors import InputError
 from liftgate.core.tables import table_format
 from liftgate.core.vocabulary import CHALLENGER, CHAMPION, TAG_DATA_FINGERPRINT
@@ -70,7 +71,10 @@ def train_and_register(
     except InputError as exc:  # about the data: name the file
         raise InputError(f"{path}: {exc}") from None
     progress("logging the run to MLflow and registering a version")
-    version = log_training(result, registry.home, name, data_fingerprint(logged), str(path))
+    trained_by = who or current_user()
+    version = log_training(
+        result, registry.home, name, data_fingerprint(logged), str(path), trained_by
+    )
     champion_auc, note = champion_auc_on_holdout(registry, name, result)
     gate = evaluate_gate(result.metrics, config.models.gate, champion_auc).to_dict()
     if note:
@@ -97,4 +101,5 @@ def train_and_register(
         ),
         "contract_version": result.model.contract_version,
         "data_fingerprint": version.tags.get(TAG_DATA_FINGERPRINT),
+        "trained_by": trained_by,
     }

@@ -24,6 +24,7 @@ from liftgate.core.vocabulary import (  # noqa: E402
     TAG_DATA_FINGERPRINT,
     TAG_DATA_SOURCE,
     TAG_RUN_ID,
+    TAG_TRAINED_BY,
 )
 from registry.store import (  # noqa: E402
     REFERENCE_ARTIFACT,
@@ -62,8 +63,10 @@ def log_training(
     model_name: str,
     data_fingerprint: str,
     data_source: str,
+    trained_by: str,
 ) -> ModelVersion:
-    """One MLflow run: params, metrics, plot, lineage tags, model and companions; registered."""
+    """One MLflow run: params, metrics, plot, lineage tags (who trained it too: four eyes
+    needs it), model and companions; registered."""
     client = connect(home)
     experiment_id = training_experiment_id(client, home)
     model = result.model
@@ -75,6 +78,7 @@ def log_training(
         TAG_DATA_FINGERPRINT: data_fingerprint,
         TAG_DATA_SOURCE: data_source,
         TAG_ACTION_IDS: json.dumps(list(model.action_ids)),
+        TAG_TRAINED_BY: trained_by,
     }
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_params(_flatten(result.params))

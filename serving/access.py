@@ -2,7 +2,8 @@
 
 | path | who |
 | --- | --- |
-| ``POST /v1/decide``, ``POST /v1/outcomes`` | a key of role ``app`` |
+| ``POST /v1/decide``, ``/v1/outcomes``, ``/v1/actions``; ``PUT /v1/consent/…`` | ``app`` |
+| ``GET /v1/actions/…`` (an action's status and history) | ``app``, ``operator`` or ``admin`` |
 | ``GET /v1/canary`` (the rollout split a replica serves) | ``operator`` or ``admin`` |
 | ``GET /metrics`` | ``admin`` |
 | ``GET /healthz``, ``GET /readyz`` | anyone (they say nothing a caller could use) |
@@ -56,20 +57,38 @@ OFF_WARNING: Final = (
 )
 
 ANY_ROLE: Final = frozenset(ROLES)
-#: The roles each path needs; None: open to all. Paths not listed need any valid key.
+#: The roles each path needs; None: open to all. A key ending in ``/`` is a prefix: it
+#: covers the paths below it (path parameters: ``/v1/actions/{action_id}``). Paths not
+#: listed need any valid key.
 ROUTE_ROLES: Final[Mapping[str, frozenset[str] | None]] = {
     "/healthz": None,
     "/readyz": None,
     "/v1/decide": frozenset({APP}),
     "/v1/outcomes": frozenset({APP}),
+    "/v1/actions": frozenset({APP}),
+    "/v1/actions/": frozenset({APP, OPERATOR, ADMIN}),
+    "/v1/consent/": frozenset({APP}),
     "/v1/canary": frozenset({OPERATOR, ADMIN}),
     "/metrics": frozenset({ADMIN}),
 }
+_PREFIXES: Final = sorted((p for p in ROUTE_ROLES if p.endswith("/")), key=len, reverse=True)
 
 
 def roles_for(path: str) -> frozenset[str] | None:
-    """The roles that may call `path`; None if it is open."""
-    return ROUTE_ROLES.get(path, ANY_ROLE)
+    """The roles that may call `path`; None if it is open. The path itself first, then the
+    longest prefix above it.
+
+    >>> sorted(roles_for("/v1/actions")), sorted(roles_for("/v1/actions/a1"))
+    (['app'], ['admin', 'app', 'operator'])
+    >>> roles_for("/v1/consent/c0000042") == {APP}, roles_for("/v1/other") == ANY_ROLE
+    (True, True)
+    """
+    roles = ROUTE_ROLES.get(path, ANY_ROLE)
+    if roles is ANY_ROLE:  # not listed: is it below a prefix?
+        for prefix in _PREFIXES:
+            if path.startswith(prefix):
+                return ROUTE_ROLES[prefix]
+    return roles
 
 
 @dataclass(frozen=True)
@@ -142,6 +161,19 @@ class Access:
             logger.info("API keys required on every endpoint but /healthz and /readyz")
         else:
             logger.warning(OFF_WARNING)
+
+    def caller(self, authorization: str | None) -> str:
+        """Who sent a request that `check` let through, as the audit log names it: the API
+        key (``key:<id>``), or ``anonymous`` while auth is off.
+
+        >>> key = ApiKey("0123456789ab", "checkout", APP, "2026-01-01T00:00:00+00:00", "alice")
+        >>> Access({"lg_secret": key}.get, None).caller("Bearer lg_secret")
+        'key:0123456789ab'
+        """
+        if self.verify is None or not authorization:
+            return "anonymous"
+        key = self.verify(authorization.partition(" ")[2].strip())
+        return f"key:{key.key_id}" if key else "anonymous"
 
     def check(self, path: str, authorization: str | None) -> Denial | None:
         """None if a request for `path` with this Authorization header may go on, else why

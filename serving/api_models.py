@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from configs.loader import LiftgateConfig
-from configs.schema import EVENT_NAME_PATTERN, FeatureSpec
+from configs.schema import EVENT_NAME_PATTERN, ChannelName, FeatureSpec
 
 ContextValue = str | bool | int | float
 # An RFC 3339 date-time; a missing zone is left to the outcome rules, which name it.
@@ -143,6 +143,141 @@ class OutcomeResponse(BaseModel):
     outcome_id: str
     decision_id: str
     known_decision: bool
+
+
+class ActionRequest(BaseModel):
+    """`POST /v1/actions`: commit the action a decision offered to a channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision_id: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        description="The decision that offered the action (its `decision_id`)."
+    )
+    action: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        description="An action the decision offered as eligible (in its `ranked`)."
+    )
+    channel: ChannelName = Field(description="The action's channel (actions.yaml).")
+    campaign_id: Annotated[str, Field(min_length=1, max_length=128)]
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description=(
+            "The same key with the same request gets the first answer again (`replayed`) and "
+            "is delivered at most once; with a different request, a 409 (`idempotency`)."
+        )
+    )
+    ttl_seconds: Annotated[float | None, Field(gt=0, allow_inf_nan=False)] = Field(
+        None,
+        description=(
+            "How long after the decision the action may be sent (default "
+            "serving.actions.default_ttl_s, at most max_ttl_s)."
+        ),
+    )
+    dry_run: bool = Field(False, description="Every check, logged; nothing is delivered.")
+    creative_id: Annotated[str | None, Field(min_length=1, max_length=128)] = Field(
+        None, description="An approved creative (liftgate creative review)."
+    )
+    send_at: Timestamp | None = Field(
+        None,
+        description="When to send (default: now), with zone: not in the past, within the TTL.",
+    )
+
+
+def action_request_schema(config: LiftgateConfig) -> dict[str, Any]:
+    """ActionRequest's JSON schema with the configured TTL: its default and maximum."""
+    schema = ActionRequest.model_json_schema()
+    settings = config.serving.actions
+    for option in schema["properties"]["ttl_seconds"]["anyOf"]:
+        if option.get("type") == "number":
+            option["maximum"] = settings.max_ttl_s
+    schema["properties"]["ttl_seconds"]["default"] = settings.default_ttl_s
+    return schema
+
+
+class ActionAccepted(BaseModel):
+    """202: the action passed every check and is queued for delivery (or, a dry run, would
+    be)."""
+
+    action_id: str = Field(description="The correlation id: GET /v1/actions/{action_id}.")
+    status: Literal["queued", "dry_run"]
+    idempotency_key: str
+    replayed: bool = Field(description="True: the answer a request with this key got before.")
+    checks_passed: list[str]
+    dry_run: bool
+
+
+class ActionRefused(BaseModel):
+    """409: a check refused the action (stored under its idempotency key: a retry gets the
+    same answer)."""
+
+    status: Literal["refused"]
+    check: str = Field(
+        description=(
+            "decision, action, ttl, consent, creative, quiet_hours, caps; or idempotency "
+            "(the key was used with a different request)"
+        )
+    )
+    detail: str = Field(description="Why, in words.")
+    action_id: str
+    replayed: bool
+    dry_run: bool
+
+
+class ActionEvent(BaseModel):
+    ts: str
+    status: str = Field(description="queued, refused, dry_run, attempt_failed, delivered or failed")
+    detail: str
+
+
+class ActionState(BaseModel):
+    """An action's status and its history, oldest first."""
+
+    action_id: str
+    status: Literal["queued", "delivered", "failed", "refused", "dry_run"]
+    idempotency_key: str
+    decision_id: str
+    action: str
+    channel: str
+    campaign_id: str
+    creative_id: str | None
+    send_at: str | None
+    expires_at: str | None
+    dry_run: bool
+    check: str | None
+    detail: str | None
+    created_at: str
+    history: list[ActionEvent]
+
+
+#: A channel a customer can consent to (every contact channel; `none` contacts no one).
+ConsentChannel = Literal["email", "push", "sms", "web"]
+
+
+class ConsentRequest(BaseModel):
+    """`PUT /v1/consent/{customer_id}`: the customer's consent per channel, as of `ts`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channels: Annotated[
+        dict[ConsentChannel, StrictBool],
+        Field(min_length=1, description="Per channel: true grants consent, false revokes it."),
+    ]
+    ts: Timestamp | None = Field(
+        None,
+        description="When the customer gave or withdrew consent (default: now). A change "
+        "older than the one stored for a channel is not applied (`applied: false`).",
+    )
+    source: Annotated[str, Field(min_length=1, max_length=64)] = "api"
+
+
+class ChannelConsent(BaseModel):
+    granted: bool
+    ts: str
+    source: str
+    applied: bool
+
+
+class ConsentResponse(BaseModel):
+    customer_id: str
+    channels: dict[str, ChannelConsent]
 
 
 class FieldError(BaseModel):

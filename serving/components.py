@@ -20,7 +20,7 @@ from configs.loader import LiftgateConfig
 from configs.schema import DecisionLogSettings
 from experiments.canary import CanarySplit
 from experiments.canary_state import read_split
-from experiments.logs.schema import DecisionRecord, OutcomeRecord
+from experiments.logs.schema import ActionRecord, DecisionRecord, OutcomeRecord
 from experiments.logs.writer import LogWriter
 from experiments.router import ExperimentRouter
 from experiments.state import read_state, router_from_state
@@ -29,6 +29,9 @@ from liftgate.core.contract import FeatureContract
 from liftgate.core.home import Home
 from liftgate.core.jsonstate import UnreadableDocument
 from liftgate.core.scoring import Scores, score_actions
+from liftgate.governance.consent import ConsentStore
+from liftgate.governance.offers import OfferIndex
+from serving.actions import ActionService
 from serving.arm_policies import ArmPolicies, default_providers
 from serving.decision_ids import DecisionIds
 from serving.metrics import ServingMetrics
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from registry.client import LoadedScorer
 from serving.service import (
     NO_EXPERIMENTS,
+    ConsentLookup,
     DecisionService,
     ModelUnavailable,
     ServedModel,
@@ -264,6 +268,23 @@ def open_log(
     return writer.start()
 
 
+def consent_lookup(catalogue: ActionCatalogue, home: Home) -> ConsentLookup:
+    """Each decision's read of the consent store; no read when no action of the catalogue
+    needs consent (`consent: not_required` on every channel): no answer could change an offer.
+
+    >>> from configs.loader import load_config
+    >>> from configs.schema import ChannelPolicy
+    >>> actions = load_config().actions
+    >>> free = {c: ChannelPolicy(consent="not_required") for c in ("email", "push")}
+    >>> catalogue = ActionCatalogue(actions.model_copy(update={"channels": free}))
+    >>> consent_lookup(catalogue, Home(Path("/nonexistent")))("c1")
+    frozenset()
+    """
+    if not any(catalogue.consent_channels):
+        return lambda customer_id: frozenset()
+    return ConsentStore.reader(home.consent).granted_channels
+
+
 def build_service(
     config: LiftgateConfig,
     home: Home,
@@ -299,6 +320,7 @@ def build_service(
         outcome_log=open_log(settings.decision_log, metrics, home.outcome_log, OutcomeRecord),
         outcome_ledger=OutcomeLedger(home.outcome_ledger),
         decision_ids=DecisionIds.for_home(home),
+        consent=consent_lookup(components.catalogue, home),
         metrics=metrics,
         max_candidates=settings.max_candidates,
         ready=stages.async_ready,
@@ -307,5 +329,15 @@ def build_service(
         canary=components.canary,
         remote_scoring=not local,
         outcome_rules=OutcomeRules(settings.outcomes),
+        offers=OfferIndex.writer(home.offers),
     )
     return service, components
+
+
+def build_action_service(
+    config: LiftgateConfig, home: Home, metrics: ServingMetrics
+) -> ActionService:
+    """The replica's `ActionService` (POST /v1/actions), its action log opened like the
+    decision log and counted in `metrics` (the decision service's: one /metrics)."""
+    log = open_log(config.serving.decision_log, metrics, home.action_log, ActionRecord)
+    return ActionService.for_home(config, home, metrics, log)

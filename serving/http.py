@@ -1,43 +1,40 @@
-"""The HTTP layer: validation and translation only; decisions are `DecisionService`'s.
+"""The HTTP layer: validation and translation only; decisions are `DecisionService`'s,
+commits of actions `ActionService`'s (their routes: serving/actions_http.py).
 
-`api_for(config)` builds the FastAPI app (`create_api` with the configured body-size limit
-and action ids) that a Ray Serve ingress replica serves and that the plain uvicorn baseline
-runs; the host attaches the service as `app.state.service` (uvicorn) or with `install` (a
-Ray Serve replica).
+`api_for(config)` builds the FastAPI app (`create_api` with the configured body-size limit,
+action ids and action TTL) that a Ray Serve ingress replica serves and that the plain
+uvicorn baseline runs; the host attaches the services as `app.state.service` and
+`app.state.actions` (uvicorn) or with `install` (a Ray Serve replica).
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from typing import TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
 from configs.loader import LiftgateConfig
 from experiments.logs.wal import LogUnavailable
 from serving.access import Access
 from serving.access_http import protect
+from serving.actions import ActionService
+from serving.actions_http import add_action_routes
 from serving.api_models import (
     DecideRequest,
     DecideResponse,
     OutcomeRequest,
     OutcomeResponse,
+    action_request_schema,
     decide_request_schema,
 )
+from serving.bodies import LOG_UNAVAILABLE, json_body, parse_body, request_body
+from serving.consent_http import ConsentUpdates, add_consent_routes
 from serving.service import DecisionService, InvalidRequest
 
-M = TypeVar("M", bound=BaseModel)
 METRICS_TYPE = "text/plain; version=0.0.4"  # Prometheus' text exposition format
-#: The OpenAPI answer of a request whose record cannot be logged (`log_unavailable`).
-LOG_UNAVAILABLE = {
-    "description": "The log cannot be written now (a failing disk): not acknowledged; retry "
-    "after Retry-After seconds.",
-    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-}
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -98,17 +95,41 @@ def trace_context(header: str | None) -> tuple[str, str]:
 
 _installed: DecisionService | None = None
 _installed_access: Access | None = None
+_installed_actions: ActionService | None = None
+_installed_consent: ConsentUpdates | None = None
 
 
-def install(service: DecisionService, access: Access) -> None:
-    """Serve `service` from this process's API, behind `access`. Ray Serve hands the ingress
-    a copy of the FastAPI app, so its `app.state` is not the replica's; these globals are."""
-    global _installed, _installed_access
+def install(
+    service: DecisionService,
+    access: Access,
+    actions: ActionService | None = None,
+    consent: ConsentUpdates | None = None,
+) -> None:
+    """Serve `service` (and `actions`, and `consent` changes) from this process's API,
+    behind `access`. Ray Serve hands the ingress a copy of the FastAPI app, so its
+    `app.state` is not the replica's; these globals are."""
+    global _installed, _installed_access, _installed_actions, _installed_consent
     _installed, _installed_access = service, access
+    _installed_actions, _installed_consent = actions, consent
 
 
 def _service(request: Request) -> DecisionService:
     return getattr(request.app.state, "service", None) or _installed
+
+
+def _actions(request: Request) -> ActionService | None:
+    """`app.state.actions` (uvicorn) or `install`'s; None: actions are not served here."""
+    return getattr(request.app.state, "actions", None) or _installed_actions
+
+
+def _consent(request: Request) -> ConsentUpdates | None:
+    """`app.state.consent` (uvicorn) or `install`'s; None: consent is not taken here."""
+    return getattr(request.app.state, "consent", None) or _installed_consent
+
+
+def _caller(request: Request) -> str:
+    """Who sent the request, as the audit log names them: its API key's id."""
+    return _access(request.scope).caller(request.headers.get("authorization"))
 
 
 def _access(scope: dict) -> Access:
@@ -123,28 +144,14 @@ class RustJSONResponse(JSONResponse):
         return to_json(content)
 
 
-def _json_body(model: type[BaseModel]) -> dict:
-    return _request_body(model.model_json_schema(ref_template="#/components/schemas/{model}"))
-
-
-def _request_body(schema: dict) -> dict:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
-def _parse(model: type[M], body: bytes) -> M:
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        errors = [
-            {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-            for e in exc.errors(include_url=False)
-        ]
-        raise InvalidRequest(errors) from None
-
-
-def create_api(max_body_bytes: int = 16_384, decide_schema: dict | None = None) -> FastAPI:
-    """The API; its OpenAPI documents the decide body with `decide_schema` (default: the
-    model's own). `api_for` builds it as a configuration has it."""
+def create_api(
+    max_body_bytes: int = 16_384,
+    decide_schema: dict | None = None,
+    action_schema: dict | None = None,
+) -> FastAPI:
+    """The API; its OpenAPI documents the decide and action bodies with `decide_schema` and
+    `action_schema` (default: the models' own). `api_for` builds it as a configuration has
+    it."""
     api = FastAPI(
         title="liftgate",
         description="Marketing decisions: decide, report outcomes, observe.",
@@ -170,12 +177,12 @@ def create_api(max_body_bytes: int = 16_384, decide_schema: dict | None = None) 
     @api.post(
         "/v1/decide",
         responses={200: {"model": DecideResponse}, 503: LOG_UNAVAILABLE},
-        openapi_extra=_request_body(decide_schema) if decide_schema else _json_body(DecideRequest),
+        openapi_extra=request_body(decide_schema) if decide_schema else json_body(DecideRequest),
     )
     async def decide(request: Request) -> JSONResponse:
         # Parsed here rather than by FastAPI's dependency machinery: on this path that
         # machinery costs more than the decision itself (load_tests/bench_decide.py).
-        body = _parse(DecideRequest, await request.body())
+        body = parse_body(DecideRequest, await request.body())
         service = _service(request)
         trace_id, traceparent = trace_context(request.headers.get("traceparent"))
         try:
@@ -189,12 +196,12 @@ def create_api(max_body_bytes: int = 16_384, decide_schema: dict | None = None) 
     @api.post(
         "/v1/outcomes",
         responses={200: {"model": OutcomeResponse}, 503: LOG_UNAVAILABLE},
-        openapi_extra=_json_body(OutcomeRequest),
+        openapi_extra=json_body(OutcomeRequest),
     )
     async def outcomes(request: Request) -> JSONResponse:
         # Parsed like /v1/decide: FastAPI's own 422 echoes the input, and a NaN in the
         # body cannot be written back as JSON (a 500).
-        body = _parse(OutcomeRequest, await request.body())
+        body = parse_body(OutcomeRequest, await request.body())
         service = _service(request)
         try:
             answer = await service.record_outcome(body)
@@ -203,6 +210,9 @@ def create_api(max_body_bytes: int = 16_384, decide_schema: dict | None = None) 
             raise
         service.metrics.requests.labels("outcomes", "200").inc()
         return JSONResponse(answer)
+
+    add_action_routes(api, _actions, _caller, action_schema)  # POST, GET /v1/actions
+    add_consent_routes(api, _consent, _caller)  # PUT /v1/consent/{customer_id}
 
     @api.get("/healthz")
     async def healthz(request: Request) -> dict:
@@ -235,6 +245,9 @@ def create_api(max_body_bytes: int = 16_384, decide_schema: dict | None = None) 
 
 
 def api_for(config: LiftgateConfig) -> FastAPI:
-    """The API as a configuration has it: its body-size limit, and the decide body it takes
-    (the catalogue's action ids, the contract's request features) in its OpenAPI."""
-    return create_api(config.serving.max_body_bytes, decide_request_schema(config))
+    """The API as a configuration has it: its body-size limit, and the bodies it takes in
+    its OpenAPI (decide: the catalogue's action ids, the contract's request features;
+    actions: the TTL's default and maximum)."""
+    return create_api(
+        config.serving.max_body_bytes, decide_request_schema(config), action_request_schema(config)
+    )

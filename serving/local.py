@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from configs.loader import LiftgateConfig, load_config
 from liftgate.core.home import Home
 from serving.access import Access
-from serving.components import READY_WAIT_S, build_service
+from serving.components import READY_WAIT_S, build_action_service, build_service
+from serving.consent_http import ConsentUpdates
 from serving.http import api_for
 
 
@@ -26,9 +27,12 @@ def create_local_app(config: LiftgateConfig, home: Home, wait_s: float = READY_W
     async def lifespan(app: FastAPI):
         service, components = build_service(config, home, wait_s=wait_s)
         app.state.service = service
+        app.state.actions = build_action_service(config, home, service.metrics)
+        app.state.consent = ConsentUpdates.for_home(home)
         try:
             yield
         finally:
+            app.state.actions.close()
             service.close()
             components.close()
 

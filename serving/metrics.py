@@ -52,6 +52,12 @@ class ServingMetrics:
             ["log"],
             registry=self.registry,
         )
+        self.actions = Counter(
+            "liftgate_actions",
+            "POST /v1/actions answers by status (queued, dry_run, refused) and refusing check",
+            ["status", "check"],
+            registry=self.registry,
+        )
         self._stage = {stage: self.stage_seconds.labels(stage) for stage in STAGES}
 
     def observe(self, stage: str, seconds: float) -> None:

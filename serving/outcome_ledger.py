@@ -10,7 +10,8 @@ A repeat gets the first answer and is not logged again. Logging comes first so t
 between the two cannot lose an outcome: its retry is logged once more, and the log reader
 counts one outcome per (decision_id, event) (`experiments.logs.reader.join_outcomes`). Two
 requests that take the same pair at the same moment (on one replica or two) both log it;
-`record` answers both with the outcome id that reached the ledger first.
+`record` answers both with the outcome id that reached the ledger first. `erase` forgets
+the outcomes of a customer's decisions (`liftgate privacy erase`).
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as root:
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 _SCHEMA = """
@@ -77,6 +79,22 @@ class OutcomeLedger:
                 (decision_id, event),
             ).fetchone()
         return first
+
+    def erase(self, decision_ids: Iterable[str]) -> int:
+        """Forget the outcomes of these decisions (their customer's erasure), in one
+        transaction; return the rows deleted."""
+        rows = [(decision_id,) for decision_id in decision_ids]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = self._db.executemany(
+                    "DELETE FROM outcomes WHERE decision_id = ?", rows
+                ).rowcount
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return max(deleted, 0)
 
     def close(self) -> None:
         with self._lock:

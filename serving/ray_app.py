@@ -20,7 +20,8 @@ from experiments.canary import CanarySplit
 from liftgate.core.home import Home
 from liftgate.core.scoring import Scores, score_batch
 from serving.access import Access
-from serving.components import READY_WAIT_S, Components, build_service
+from serving.components import READY_WAIT_S, Components, build_action_service, build_service
+from serving.consent_http import ConsentUpdates
 from serving.http import api_for, install
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup
@@ -43,9 +44,10 @@ class DecisionIngress:
         stages = _RemoteStages(features, scoring) if features is not None else None
         home = _home(home_root)
         self.service, self.components = build_service(config, home, stages, watch_canary=False)
+        self.actions = build_action_service(config, home, self.service.metrics)
         access = Access.for_home(config.serving.auth, home)
         access.announce()
-        install(self.service, access)
+        install(self.service, access, self.actions, ConsentUpdates.for_home(home))
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Serve calls it once `__init__` has run: the API as the replica's configuration
@@ -59,6 +61,7 @@ class DecisionIngress:
         )
 
     def __del__(self):  # Serve calls it on graceful shutdown: flush the logs
+        self.actions.close()
         self.service.close()
         self.components.close()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,7 @@ from liftgate.core.contract import FeatureContract
 from liftgate.core.model import CONFIDENCE_LEVEL, CONFIDENCE_METHOD
 from liftgate.core.scoring import Scores
 from liftgate.core.vocabulary import CANARY, EPSILON_GREEDY, RULES, RULES_FALLBACK, UNIFORM_RANDOM
+from liftgate.governance.offers import OfferWriter
 from serving.api_models import DecideRequest, OutcomeRequest
 from serving.decision_ids import DecisionIds
 from serving.metrics import ServingMetrics
@@ -89,6 +91,10 @@ class ArmPolicy(Protocol):
 
 
 Fetch = Callable[[str, dict | None], Awaitable[FeatureLookup]]
+#: The channels a customer has granted, read from the consent store on every decision
+#: (liftgate.governance.consent.ConsentReader.granted_channels): a revocation applies to
+#: the next decision on every replica.
+ConsentLookup = Callable[[str], frozenset[str]]
 #: (features, candidate codes, model: an alias or version, None for the service's default)
 Score = Callable[[np.ndarray, np.ndarray, str | None], Awaitable[tuple[Scores, ServedModel]]]
 NO_EXPERIMENTS = ExperimentRouter([])
@@ -130,6 +136,7 @@ class DecisionService:
         outcome_log: LogWriter[OutcomeRecord] | None,
         outcome_ledger: OutcomeLedger | None,
         decision_ids: DecisionIds,
+        consent: ConsentLookup,
         metrics: ServingMetrics | None = None,
         max_candidates: int = 50,
         ready: Callable[[], Awaitable[dict[str, bool]]] | None = None,
@@ -138,6 +145,7 @@ class DecisionService:
         canary: Callable[[], CanarySplit | None] = no_canary,
         remote_scoring: bool = False,
         outcome_rules: OutcomeRules = DEFAULT_OUTCOME_RULES,
+        offers: OfferWriter | None = None,
     ):
         self.contract = contract
         self.catalogue = catalogue
@@ -151,6 +159,8 @@ class DecisionService:
         self.outcome_log = outcome_log
         self.outcome_ledger = outcome_ledger
         self.decision_ids = decision_ids
+        self.consent = consent
+        self._consent_masks: dict[frozenset[str], np.ndarray] = {}
         self.metrics = metrics or ServingMetrics()
         self.max_candidates = max_candidates
         self._ready = ready or _always_ready
@@ -159,6 +169,7 @@ class DecisionService:
         self.canary = canary
         self.remote_scoring = remote_scoring
         self.outcome_rules = outcome_rules
+        self.offers = offers  # what each decision offered, for POST /v1/actions
         self._fallback_rank = {
             catalogue.index[a]: rank for rank, a in enumerate(catalogue.fallback_order)
         }
@@ -251,6 +262,20 @@ class DecisionService:
         finally:
             self.metrics.observe("scoring", time.perf_counter() - started)
 
+    def _consented(self, customer_id: str, trace_id: str) -> np.ndarray:
+        """Per action: does the customer's consent allow offering it? A consent store that
+        cannot be read allows only the actions that need no consent (fail closed)."""
+        try:
+            granted = self.consent(customer_id)
+        except Exception:
+            logger.exception("consent lookup failed (trace %s); no consented channel", trace_id)
+            self.metrics.errors.labels("consent").inc()
+            granted = frozenset()
+        mask = self._consent_masks.get(granted)
+        if mask is None:  # a handful of channel combinations: computed once each
+            mask = self._consent_masks[granted] = self.catalogue.consent_mask(granted)
+        return mask
+
     def _arm_codes(self, codes: np.ndarray, arm: ArmConfig | None) -> np.ndarray:
         if arm is None or arm.actions is None:
             return codes
@@ -274,14 +299,17 @@ class DecisionService:
             model_ref = split.challenger if arm_name == CANARY else None
         lookup, reason = await self._fetch(request, trace_id)
         eligible = self._arm_codes(codes, arm)
-        eligible = eligible[lookup.eligible[eligible]]
+        # No offer without consent: masked before any policy, arm, bandit or canary sees it.
+        allowed = lookup.eligible & self._consented(request.customer_id, trace_id)
+        eligible = eligible[allowed[eligible]]
         if len(eligible) == 0:
             raise InvalidRequest(
                 [
                     field_error(
                         ["body", "candidates"],
                         f"no candidate is eligible for customer {request.customer_id!r} "
-                        f"(eligibility rules of actions.yaml, and the experiment arm's actions)",
+                        "(eligibility rules of actions.yaml, the customer's consent per "
+                        "channel, and the experiment arm's actions)",
                     )
                 ]
             )
@@ -374,16 +402,18 @@ class DecisionService:
 
     async def _log(self, response: dict, lookup: FeatureLookup, scores, ranked_codes) -> None:
         started = time.perf_counter()
+        ts = dt.datetime.now(dt.UTC)
+        actions = [self.catalogue.ids[c] for c in ranked_codes]
         if self.decision_log is not None:
             ranked = response["ranked"]
             await self.decision_log.commit(
                 DecisionRecord(
                     decision_id=response["decision_id"],
-                    ts=dt.datetime.now(dt.UTC),
+                    ts=ts,
                     customer_id=response["customer_id"],
                     features=lookup.features.tolist(),
                     contract_version=self.contract.version,
-                    actions=[self.catalogue.ids[c] for c in ranked_codes],
+                    actions=actions,
                     scores=[
                         r["expected_value"] if scores is not None else float("nan") for r in ranked
                     ],
@@ -407,6 +437,13 @@ class DecisionService:
                     request_id=response["request_id"],
                 )
             )
+        if self.offers is not None:
+            # After the log: only a logged (acknowledged) decision can be committed.
+            try:
+                self.offers.record(response["decision_id"], response["customer_id"], actions, ts)
+            except sqlite3.Error:  # its commits are refused (`decision`); the answer stands
+                logger.exception("recording the offer failed (trace %s)", response["trace_id"])
+                self.metrics.errors.labels("offers").inc()
         self.metrics.observe("log", time.perf_counter() - started)
 
     # --- outcomes ----------------------------------------------------------------------------
@@ -448,5 +485,6 @@ class DecisionService:
         for log in (self.decision_log, self.outcome_log):
             if log is not None:
                 log.close()
-        if self.outcome_ledger is not None:
-            self.outcome_ledger.close()
+        for store in (self.outcome_ledger, self.offers):
+            if store is not None:
+                store.close()

@@ -35,6 +35,7 @@ BAD_INPUT = [
     ("experiment never started", ["experiment", "stop", "nope"], "'nope' was never started"),
     ("unknown bandit", ["bandit", "status", "nope"], "no experiment 'nope'"),
     ("unknown decision", ["replay", "0" * 40], "decision '0000"),
+    ("unknown action", ["actions", "show", "nope"], "no action 'nope'"),
     ("missing file", ["analyze", "{tmp}/missing.parquet", *ANALYZE], "missing.parquet"),
     ("missing file", ["ope", "{tmp}/log.csv", "--policy", "uniform"], "log.csv: file not found"),
     (
@@ -52,6 +53,8 @@ BAD_INPUT = [
     ("out of range", ["experiment", "plan", "--baseline", "0.1", "--alpha", "2"], "--alpha"),
     ("out of range", ["serve", "--port", "70000"], "--port"),
     ("out of range", ["demo", "--rows", "10"], "--rows"),
+    ("out of range", ["privacy", "retention", "--days", "0"], "--days"),
+    ("no retention set", ["privacy", "retention"], "--days: no retention set"),
 ]
 
 

@@ -58,6 +58,23 @@ def new_audit_records(home: Home, before: int) -> list[dict]:
     return audit.read(home.audit_log)[before:]
 
 
+def as_user(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Run what follows as OS user `name` (`audit.current_user` reads these first)."""
+    monkeypatch.setenv("LOGNAME", name)
+    monkeypatch.setenv("USER", name)
+
+
+@pytest.fixture
+def approval_required(tmp_path: Path) -> tuple[str, str]:
+    """`--config-dir` of a configuration whose models.yaml requires approval for champion."""
+    configs = tmp_path / "configs"
+    shutil.copytree(DEFAULT_DIR, configs, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    models = yaml.safe_load((configs / "models.yaml").read_text())
+    models["registry"] = {"require_approval_for_champion": True}
+    (configs / "models.yaml").write_text(yaml.safe_dump(models))
+    return ("--config-dir", str(configs))
+
+
 # --- training, gate, first aliases ------------------------------------------------------------
 
 
@@ -81,6 +98,7 @@ def test_version_tags_carry_lineage_and_gate_result(trained: dict) -> None:
     assert json.loads(tags["liftgate.gate.reasons"]) == []
     assert json.loads(tags["liftgate.action_ids"]) == list(World(seed=0, n_customers=10).action_ids)
     assert trained["first"]["data_fingerprint"] == data_fingerprint(logged)
+    assert tags["liftgate.trained_by"] == trained["first"]["trained_by"] == audit.current_user()
 
 
 def test_train_json_prints_one_document_and_a_second_model_is_challenger(trained: dict) -> None:
@@ -177,19 +195,16 @@ def test_a_version_that_failed_the_gate_cannot_take_an_alias(home: Home) -> None
     assert aliases(home) == {"champion": "1", "challenger": "2"}
 
 
-def test_champion_requires_approval_when_configured(home: Home, tmp_path: Path) -> None:
-    configs = tmp_path / "configs"
-    shutil.copytree(DEFAULT_DIR, configs, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    models = yaml.safe_load((configs / "models.yaml").read_text())
-    models["registry"] = {"require_approval_for_champion": True}
-    (configs / "models.yaml").write_text(yaml.safe_dump(models))
-    scope = ("--config-dir", str(configs))
-
+def test_champion_requires_approval_when_configured(
+    home: Home, approval_required: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scope = approval_required
     refused = invoke("registry", "promote", NAME, "2", "--alias", "champion", *scope)
     assert refused.exit_code == 1
     assert "not approved" in refused.stderr
     assert aliases(home) == {"champion": "1", "challenger": "2"}
 
+    as_user(monkeypatch, "alice")  # not who trained it
     approved = invoke("registry", "approve", NAME, "2", "--by", "alice", *scope, "--json")
     assert approved.exit_code == 0, approved.stderr
     record = json.loads(approved.stdout)
@@ -201,6 +216,46 @@ def test_champion_requires_approval_when_configured(home: Home, tmp_path: Path) 
     assert aliases(home) == {"champion": "2", "previous": "1"}
     tags = ModelRegistry(home).client.get_model_version(NAME, "2").tags
     assert tags["liftgate.approved_by"] == "alice"
+
+
+def test_four_eyes_the_trainer_cannot_approve_under_any_name(
+    home: Home, approval_required: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = ModelRegistry(home)
+    trainer = registry.client.get_model_version(NAME, "2").tags["liftgate.trained_by"]
+    before = len(audit.read(home.audit_log))
+    as_user(monkeypatch, trainer)
+    for by in ((), ("--by", trainer), ("--by", "alice")):  # the OS user counts, whatever --by
+        refused = invoke("registry", "approve", NAME, "2", *by, *approval_required)
+        assert refused.exit_code == 1, (by, refused.output)
+        assert f"four eyes: {trainer} trained {NAME} v2" in refused.stderr
+        assert "a different person must approve it" in refused.stderr
+    assert "liftgate.approved_by" not in registry.client.get_model_version(NAME, "2").tags
+    assert new_audit_records(home, before) == []
+
+    as_user(monkeypatch, "carol")
+    approved = invoke("registry", "approve", NAME, "2", *approval_required, "--json")
+    assert approved.exit_code == 0, approved.stderr
+    record = json.loads(approved.stdout)
+    assert (record["who"], record["approved_by"], record["os_user"]) == ("carol",) * 3
+    assert (record["trained_by"], record["started_by"]) == (trainer, None)
+
+    promoted = invoke("registry", "promote", NAME, "2", "--alias", "champion", *approval_required)
+    assert promoted.exit_code == 0, promoted.stderr
+    actions = [r["action"] for r in new_audit_records(home, before)]
+    assert actions[:2] == ["approved", "champion_approval_checked"]
+    checked = new_audit_records(home, before)[1]
+    assert (checked["trained_by"], checked["approved_by"]) == (trainer, "carol")
+
+
+def test_without_the_policy_an_approval_is_recorded_not_checked(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trainer = ModelRegistry(home).client.get_model_version(NAME, "2").tags["liftgate.trained_by"]
+    as_user(monkeypatch, trainer)
+    approved = invoke("registry", "approve", NAME, "2", "--json")
+    assert approved.exit_code == 0, approved.stderr
+    assert json.loads(approved.stdout)["trained_by"] == trainer
 
 
 def test_registry_list_json_shape(home: Home) -> None:

@@ -231,7 +231,7 @@ def test_unknown_scenario_is_refused() -> None:
 # --- the command line -------------------------------------------------------------------------
 
 
-def test_world_generate_writes_three_parquet_files(tmp_path: Path) -> None:
+def test_world_generate_writes_four_parquet_files(tmp_path: Path) -> None:
     out = tmp_path / "world"
     result = runner.invoke(
         app, ["world", "generate", "--rows", "5000", "--out", str(out), "--seed", "3", "--json"]
@@ -240,8 +240,8 @@ def test_world_generate_writes_three_parquet_files(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)  # one JSON document and nothing else
     assert summary["logged_rows"] == 5_000
     assert summary["seed"] == 3
-    assert set(summary["files"]) == {"customers", "logged", "truth"}
-    for name in ("customers", "logged", "truth"):
+    assert set(summary["files"]) == {"customers", "logged", "truth", "consent"}
+    for name in ("customers", "logged", "truth", "consent"):
         assert Path(summary["files"][name]) == out / f"{name}.parquet"
     logged = pq.read_table(out / "logged.parquet")
     assert logged.num_rows == 5_000
@@ -250,6 +250,8 @@ def test_world_generate_writes_three_parquet_files(tmp_path: Path) -> None:
     assert customers.num_rows == summary["customers"]
     truth = pq.read_table(out / "truth.parquet")
     assert truth.num_rows == summary["customers"] * 5
+    consent = pq.read_table(out / "consent.parquet")
+    assert consent.num_rows == summary["customers"] * 2  # email and push
     frame = logged.to_pandas()
     assert summary["conversion_rate"] == pytest.approx(frame["converted"].mean())
     pd.testing.assert_frame_equal(

@@ -1,8 +1,10 @@
-"""The append-only decision log and outcome log.
+"""The append-only decision log, outcome log and action log.
 
 Every ``POST /v1/decide`` answer is logged as one
 :class:`~experiments.logs.schema.DecisionRecord`, every reported outcome as one
-:class:`~experiments.logs.schema.OutcomeRecord`. Both logs are Parquet datasets
+:class:`~experiments.logs.schema.OutcomeRecord`, every commit and delivery attempt of an
+action (``POST /v1/actions``) as one :class:`~experiments.logs.schema.ActionRecord`. The
+logs are Parquet datasets
 partitioned by the UTC date of ``ts`` (hive style, ``date=YYYY-MM-DD/part-<uuid>.parquet``)
 whose Arrow schemas are derived from the records' fields.
 

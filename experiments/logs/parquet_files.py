@@ -58,7 +58,7 @@ def write_batch(
         if path.exists():
             continue
         make_directories(partition)
-        _write_file(rows, path)
+        write_file(rows, path)
         written += rows.num_rows
     return written
 
@@ -101,10 +101,16 @@ def make_directories(path: Path) -> None:
         fsync_directory(directory.parent)
 
 
-def _write_file(table: pa.Table, path: Path) -> None:
+def write_file(table: pa.Table, path: Path, suffix: str = ".tmp") -> None:
+    """Write ``table`` to ``path`` atomically and durably, replacing any file there.
+
+    The rows go to ``.<name>.<random><suffix>`` beside it, are fsynced, renamed over
+    ``path``, and the directory is fsynced; the temporary file is removed on an error (a
+    crash leaves it: ``suffix`` tells whose it is).
+    """
     # The "." prefix hides the half-written file from pyarrow.dataset readers; the random
     # part keeps two writers of the same batch (a retry racing a recovery) apart.
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{suffix}")
     try:
         pq.write_table(table, temporary)
         # fsync before the rename: after a power cut, a renamed but empty file would make

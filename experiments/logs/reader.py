@@ -1,9 +1,10 @@
 """Reading the logs, and attributing outcomes to decisions (Arrow compute, no Python loops).
 
-:func:`read_decisions` / :func:`read_outcomes` read a log's dataset, optionally a time
-range of it, as an Arrow table of its schema; :func:`join_outcomes` attributes outcomes to
-decisions, :func:`orphan_outcomes` returns the outcomes whose decision is not in the log,
-and :func:`find_decision` looks one decision up as a record.
+:func:`read_decisions` / :func:`read_outcomes` / :func:`read_actions` read a log's dataset,
+optionally a time range of it, as an Arrow table of its schema; :func:`join_outcomes`
+attributes outcomes to decisions, :func:`orphan_outcomes` returns the outcomes whose
+decision is not in the log, and :func:`find_decision` looks one decision up as a record
+(:func:`decision_ids_of`, the ids of one customer's).
 
 >>> import datetime as dt
 >>> from experiments.logs.schema import DECISION_SCHEMA, OUTCOME_SCHEMA, OutcomeRecord, to_table
@@ -28,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from experiments.logs.schema import (
+    ACTION_SCHEMA,
     CONVERSION_EVENT,
     DECISION_SCHEMA,
     OUTCOME_SCHEMA,
@@ -58,6 +60,14 @@ def read_outcomes(
     return _read_log(directory, OUTCOME_SCHEMA, start, end)
 
 
+def read_actions(
+    directory: Path, start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> pa.Table:
+    """Action commits and delivery attempts in ``directory`` (``home.action_log``) with
+    ``start <= ts < end``: what was actually sent, for reports and OPE."""
+    return _read_log(directory, ACTION_SCHEMA, start, end)
+
+
 def find_decision(directory: Path, decision_id: str) -> DecisionRecord | None:
     """The logged decision with this id, or None (a filtered scan of the dataset)."""
     if not Path(directory).is_dir():
@@ -66,6 +76,17 @@ def find_decision(directory: Path, decision_id: str) -> DecisionRecord | None:
         filter=ds.field("decision_id") == decision_id
     )
     return from_table(DecisionRecord, table.slice(0, 1))[0] if table.num_rows else None
+
+
+def decision_ids_of(directory: Path, customer_id: str) -> set[str]:
+    """The ids of the customer's decisions in ``directory`` (a filtered scan of two
+    columns)."""
+    if not Path(directory).is_dir():
+        return set()
+    table = _dataset(Path(directory), DECISION_SCHEMA).to_table(
+        columns=["decision_id"], filter=ds.field("customer_id") == customer_id
+    )
+    return set(table["decision_id"].to_pylist())
 
 
 def _dataset(directory: Path, schema: pa.Schema) -> ds.Dataset:

@@ -1,11 +1,13 @@
-"""The records of the decision and outcome logs, and the Arrow schemas derived from them.
+"""The records of the decision, outcome and action logs, and the Arrow schemas derived from
+them.
 
 A :class:`DecisionRecord` is one ``POST /v1/decide`` answer, an :class:`OutcomeRecord` one
-reported outcome. Their dataclass fields are the one definition of the log columns:
-:func:`arrow_schema` turns each field's name and type into an Arrow field (``str`` →
-string, ``float`` → float64, ``int`` → int64, ``bool`` → bool, ``datetime`` → UTC
-timestamp in µs, ``Sequence[T]`` → list of ``T``; ``T | None`` is nullable, anything else
-required), in field order. :func:`to_table` and :func:`from_table` convert between records
+reported outcome, an :class:`ActionRecord` one commit or delivery attempt of an action.
+Their dataclass fields are the one definition of the log columns: :func:`arrow_schema`
+turns each field's name and type into an Arrow field (``str`` → string, ``float`` →
+float64, ``int`` → int64, ``bool`` → bool, ``datetime`` → UTC timestamp in µs,
+``Sequence[T]`` → list of ``T``; ``T | None`` is nullable, anything else required), in
+field order. :func:`to_table` and :func:`from_table` convert between records
 and Arrow tables of that schema.
 
 >>> import datetime as dt
@@ -101,6 +103,30 @@ class OutcomeRecord:
     known_decision: bool
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionRecord:
+    """One step of a governed action (``POST /v1/actions``): its commit — ``status``
+    ``queued``, ``refused`` (``check`` names the check that refused it) or ``dry_run`` —,
+    and each delivery attempt (``attempt`` 1, 2, …; 0 for the commit) with what became of
+    it. ``customer_id`` is None when the decision was unknown; ``detail`` says why, in
+    words."""
+
+    action_id: str
+    ts: dt.datetime
+    decision_id: str
+    customer_id: str | None = None
+    action: str
+    channel: str
+    campaign_id: str
+    creative_id: str | None = None
+    status: str
+    check: str | None = None
+    detail: str
+    dry_run: bool
+    attempt: int
+    idempotency_key: str
+
+
 @cache
 def arrow_schema(record_type: type) -> pa.Schema:
     """The Arrow schema of a record dataclass: one field per dataclass field, in order."""
@@ -123,6 +149,7 @@ def _arrow_field(name: str, hint: Any) -> pa.Field:
 
 DECISION_SCHEMA = arrow_schema(DecisionRecord)
 OUTCOME_SCHEMA = arrow_schema(OutcomeRecord)
+ACTION_SCHEMA = arrow_schema(ActionRecord)
 
 
 def to_table(record_type: type[Record], records: Iterable[Record]) -> pa.Table:

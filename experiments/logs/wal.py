@@ -16,7 +16,8 @@ a recovery neither loses nor duplicates a row. A torn last frame — the append 
 interrupted, never acknowledged — is dropped and reported.
 
 :func:`unlanded_since` tells how old the oldest record still in a segment is, live or
-orphaned: the rows that a reader of the Parquet dataset cannot see yet.
+orphaned: the rows that a reader of the Parquet dataset cannot see yet;
+:func:`segment_records` reads them.
 
 >>> import datetime as dt, tempfile
 >>> from experiments.logs.frames import encode
@@ -152,16 +153,25 @@ def recover(directory: Path, record_type: type[Record]) -> int:
 def unlanded_since(directory: Path, record_type: type[Record]) -> dt.datetime | None:
     """The earliest ``ts`` among the records in the log's segments (None if none)."""
     earliest = None
+    for _, records in segment_records(directory, record_type):
+        for record in records:
+            ts = getattr(record, TIME_COLUMN)
+            if ts.tzinfo is not None and (earliest is None or ts < earliest):
+                earliest = ts
+    return earliest
+
+
+def segment_records(
+    directory: Path, record_type: type[Record]
+) -> Iterator[tuple[Path, list[Record]]]:
+    """Each segment of the log, live or orphaned, with its whole records (a live writer's
+    append in progress is a torn tail: left out). Read without locks, as a snapshot."""
     for path in sorted(wal_directory(directory).glob(f"*{SUFFIX}")):
         try:
             data = path.read_bytes()
         except FileNotFoundError:  # converted meanwhile: its rows are in Parquet
             continue
-        for record in decode(data, record_type)[0]:
-            ts = getattr(record, TIME_COLUMN)
-            if ts.tzinfo is not None and (earliest is None or ts < earliest):
-                earliest = ts
-    return earliest
+        yield path, decode(data, record_type)[0]
 
 
 def _orphans(directory: Path) -> Iterator[tuple[Path, int]]:

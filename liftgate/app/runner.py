@@ -15,9 +15,10 @@ from pathlib import Path
 
 import httpx
 
-from configs.loader import LiftgateConfig
+from configs.loader import LiftgateConfig, config_digest
 from experiments.canary import CanarySplit
 from experiments.canary_state import read_split
+from liftgate.core import audit
 from liftgate.core.errors import LiftgateError
 from liftgate.core.home import HOME_ENV, Home
 from liftgate.core.jsonstate import UnreadableDocument, read_json, write_json
@@ -32,6 +33,9 @@ BASE_ENV = {
 
 
 WEIGHTS_POLL_S = 0.1
+#: How long a stopping service waits for the delivery worker's round to end. A round cut
+#: short loses nothing: its leased entries are delivered again once the lease runs out.
+DELIVERY_STOP_S = 5.0
 
 
 def ray_env(config: LiftgateConfig) -> dict[str, str]:
@@ -71,6 +75,27 @@ def wait_ready(url: str, timeout_s: float, alive=lambda: True) -> dict:
     raise TimeoutError(f"{url}/readyz not ready after {timeout_s:.0f} s (last answer: {last})")
 
 
+#: The audit record of a configuration that `liftgate serve` loaded.
+CONFIG_LOADED = "config_loaded"
+
+
+def audit_config(config: LiftgateConfig, home: Home) -> dict | None:
+    """Append a `config_loaded` record with the configuration's digest if it differs from
+    the last one recorded (None: unchanged, nothing appended)."""
+    digest = config_digest(config.directory)
+    last = audit.last(home.audit_log, CONFIG_LOADED)
+    previous = last and last.get("digest")
+    if previous == digest:
+        return None
+    return audit.append(
+        home.audit_log,
+        CONFIG_LOADED,
+        directory=str(config.directory),
+        digest=digest,
+        previous_digest=previous,
+    )
+
+
 def serve_foreground(
     config: LiftgateConfig,
     home: Home,
@@ -99,6 +124,7 @@ def serve_foreground(
     stop = threading.Event()
     stop_on_signals(stop)
     home.ensure()
+    audit_config(config, home)
     try:
         ray.init(
             num_cpus=2,
@@ -136,10 +162,14 @@ def serve_foreground(
         )
         if config.serving.guard:
             start_guard(config, home, stop)
+        start_housekeeping(config, home, stop)
+        delivery = start_delivery(config, home, stop) if config.serving.actions.worker else None
         # Rollout weights: the file is the record; a change reaches the replicas as a new
         # `user_config` (reconfigured in place, no restart; README: Rollouts).
         while not stop.wait(WEIGHTS_POLL_S):
             weights.poll()
+        if delivery is not None:  # its round ends and its action log is flushed
+            delivery.join(DELIVERY_STOP_S)
     finally:
         home.service_state.unlink(missing_ok=True)
         try:
@@ -206,6 +236,46 @@ def start_guard(config: LiftgateConfig, home: Home, stop: threading.Event) -> th
         args=(RolloutController(config, home), stop, report),
         daemon=True,
         name="guard",
+    )
+    thread.start()
+    return thread
+
+
+def start_delivery(config: LiftgateConfig, home: Home, stop: threading.Event) -> threading.Thread:
+    """The outbox worker as a background task of the application (liftgate/governance/
+    outbox.py): it delivers committed actions until `stop`."""
+    from liftgate.governance.outbox import delivery_worker
+
+    def deliver() -> None:
+        with delivery_worker(config, home) as worker:
+            worker.run(stop, lambda done: print(f"delivery: {done}", flush=True))
+
+    thread = threading.Thread(target=deliver, daemon=True, name="delivery")
+    thread.start()
+    return thread
+
+
+def start_housekeeping(
+    config: LiftgateConfig, home: Home, stop: threading.Event
+) -> threading.Thread:
+    """At start and daily: the offers no commit can use are pruned, and the logs' retention
+    applied if `serving.privacy.retention_days` is set (liftgate/app/privacy.py)."""
+    from liftgate.app.privacy import housekeeping_loop
+
+    days = config.serving.privacy.retention_days
+
+    def report(deleted: list[Path]) -> None:
+        if deleted:
+            print(
+                f"retention: deleted {len(deleted)} log partition(s) over {days} days old",
+                flush=True,
+            )
+
+    thread = threading.Thread(
+        target=housekeeping_loop,
+        args=(home, days, config.serving.actions.max_ttl_s, stop, report),
+        daemon=True,
+        name="housekeeping",
     )
     thread.start()
     return thread

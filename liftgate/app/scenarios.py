@@ -40,7 +40,7 @@ from liftgate.core.vocabulary import CHALLENGER, CHAMPION
 from liftgate.guard.alerts import WEBHOOK_ENV, AlertReceiver
 from liftgate.guard.controller import RolloutController
 from liftgate.guard.state import ACTIVE, ROLLED_BACK, read_record
-from liftgate.sim.world import World
+from liftgate.sim.world import World, stock_home
 from liftgate.sim.world.customers import arrival_weights
 from registry.client import ModelRegistry
 from registry.pipeline import train_and_register
@@ -173,8 +173,7 @@ def run_scenario(
     progress("[2/5] training and registering the champion and the challenger")
     trained = _train(scenario, world_dir, config, registry, seed, progress)
     champion_before = registry.alias_version(config.models.scorer.name, CHAMPION)
-    home.customers.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(world_dir / "customers.parquet", home.customers)
+    stock_home(home, world_dir)  # the online store, and the consent store
 
     alerts: list[dict] = []
 

@@ -43,6 +43,25 @@ class ActionCatalogue:
         self.fallback_order: tuple[str, ...] = tuple(
             a.id for a in sorted(self.actions, key=lambda a: a.fallback_rank)
         )
+        self.channels: tuple[str, ...] = tuple(a.channel for a in self.actions)
+        #: Per action, the channel a customer must have consented to (None: no consent
+        #: needed, e.g. the control, or a channel configured `consent: not_required`).
+        self.consent_channels: tuple[str | None, ...] = tuple(
+            a.channel if config.needs_consent(a.channel) else None for a in self.actions
+        )
+
+    def consent_mask(self, granted: frozenset[str]) -> np.ndarray:
+        """Per action: may it be offered to a customer who granted the `granted` channels?
+
+        >>> from configs.loader import load_config
+        >>> ActionCatalogue(load_config().actions).consent_mask(frozenset({"email"})).tolist()
+        [True, True, True, True, False]
+        """
+        return np.fromiter(
+            (channel is None or channel in granted for channel in self.consent_channels),
+            dtype=bool,
+            count=len(self.ids),
+        )
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -39,7 +39,8 @@ An uplift arm's ``model_path`` is relative to the root, or absolute, and must li
 ``uplift_models`` (`uplift_model` checks it). The JSON documents are shared by processes
 through `liftgate.core.jsonstate`, which keeps ``.<name>.lock`` lock files (and, while
 writing, ``.<name>.<random>.tmp`` files) beside them. Each log directory also holds
-``_wal/``, its writers' write-ahead segments (`experiments.logs.wal`), which readers skip.
+``_wal/``, its writers' write-ahead segments (`experiments.logs.wal`), which readers skip;
+erasure and retention (`liftgate.governance`) take turns on a log under ``logs/.<log>.lock``.
 
 >>> home = Home(Path("/srv/liftgate"))
 >>> str(home.rollout_record("canary")), str(home.serving_weights)

@@ -82,6 +82,8 @@ TAG_DATA_SOURCE: Final = "liftgate.data_source"
 TAG_ACTION_IDS: Final = "liftgate.action_ids"
 TAG_GATE_PASSED: Final = "liftgate.gate.passed"
 TAG_GATE_REASONS: Final = "liftgate.gate.reasons"
+#: Who trained a version (the OS user, or whoever `train_and_register` is told).
+TAG_TRAINED_BY: Final = "liftgate.trained_by"
 TAG_APPROVED_BY: Final = "liftgate.approved_by"
 TAG_APPROVED_AT: Final = "liftgate.approved_at"
 TAG_REPLACED_VERSION: Final = "liftgate.replaced_version"

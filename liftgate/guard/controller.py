@@ -4,7 +4,9 @@ A rollout moves through the steps of its YAML (`configs/rollouts/`). Each tick o
 observes the logs (`observe`), asks the pure verdict (`verdict.judge_interval`) and acts:
 
 - PROMOTE: the next step's weight; after the last step the challenger becomes champion
-  (the old one stays as `previous`) and the canary weight goes to 0 — one transition;
+  (the old one stays as `previous`) and the canary weight goes to 0 — one transition.
+  Where models.yaml requires approval for a champion, it waits at the last step (alerting)
+  until someone approves who neither trained the challenger nor started the rollout;
 - ROLLBACK: the canary weight to 0 and the challenger alias removed — one transition;
 - HOLD: nothing (a drift hold raises an alert once per drift episode);
 - INCONCLUSIVE: what `on_inconclusive` says.
@@ -261,6 +263,7 @@ class RolloutController:
             step_started_at=now.isoformat(),
             dry_run=rollout.dry_run,
             ope=ope,
+            started_by=who,
         )
         with records.locked_record(self.home, name, new=new) as record:
             if ope is not None and not ope["passed"]:
@@ -501,6 +504,16 @@ class RolloutController:
         return self._carry_out(rollout, record, intent, verdict)
 
     def _promote_to_champion(self, rollout, record, who: str, why: str, verdict=None) -> dict:
+        if self.config.models.registry.require_approval_for_champion:
+            try:  # four eyes: approved by someone who neither trained it nor started this
+                self.registry.check_champion_approval(
+                    self.model, record.challenger, started_by=record.started_by, who=who
+                )
+            except RegistryError as exc:
+                if who != GUARD:  # a person asked: refused, and nothing changed
+                    raise
+                # The guard holds at the last step, and says why, until it is approved.
+                return self._transition_failed(record, records.PROMOTE, who, exc, verdict, False)
         try:  # what an abort before the promotion is done would put back
             restore = self._aliases(who, why).get([CHAMPION, PREVIOUS, CHALLENGER])
         except Exception as exc:  # the registry does not answer: the promotion waits

@@ -89,7 +89,8 @@ class RolloutRecord:
     ``ope`` the challenger's off-policy evaluation (if the rollout requires one),
     ``last_verdict`` the guard's last verdict with its evidence, ``pending`` the transition
     under way (if any), ``history`` the events (``ts``, ``event`` and the event's fields),
-    oldest first.
+    oldest first, ``started_by`` who started it (four eyes: that person may not approve the
+    champion it promotes; records written before it was kept have none).
     """
 
     name: str
@@ -109,6 +110,7 @@ class RolloutRecord:
     pending: Intent | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     updated_at: str | None = None
+    started_by: str | None = None
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> RolloutRecord:
@@ -118,10 +120,11 @@ class RolloutRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The document to store: the fields as JSON values, in the files' key order
-        (``pending`` only while a transition is under way)."""
+        (``pending`` only while a transition is under way, ``started_by`` once known)."""
         document = asdict(self)
-        if self.pending is None:
-            del document["pending"]
+        for key in ("pending", "started_by"):
+            if document[key] is None:
+                del document[key]
         return document
 
     @property

@@ -31,7 +31,9 @@ ERROR_SAMPLES = 5
 @dataclass(frozen=True)
 class LoadSpec:
     """`warmup` requests on `warmup_connections`, then `requests` on `connections`, each a
-    POST of one of `bodies` (warm-up first) to `path`, with `headers` (an API key)."""
+    POST of one of `bodies` (warm-up first) to `path`, with `headers` (an API key). Any
+    status but `ok_status` is an error; with `keep_answers` the result also holds each
+    measured request's answer."""
 
     port: int
     path: str
@@ -42,6 +44,8 @@ class LoadSpec:
     timeout_s: float
     warmup_connections: int = 8
     headers: dict[str, str] = field(default_factory=dict)
+    ok_status: int = 200
+    keep_answers: bool = False
 
 
 class ClientProcess:
@@ -127,14 +131,21 @@ class _Connection(asyncio.Protocol):
 
 
 async def _closed_loop(
-    port: int, requests: list[bytes], connections: int, timeout_s: float
+    port: int,
+    requests: list[bytes],
+    connections: int,
+    timeout_s: float,
+    ok_status: int = 200,
+    keep_answers: bool = False,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     latencies: list[int] = []
     statuses: dict[str, int] = {}
     errors = {"status": 0, "socket": 0}
     samples: list[str] = []
-    queue = iter(requests)
+    # Per request, in the order of `requests`: [status, body], or None without an answer.
+    answers: list[list | None] = [None] * len(requests)
+    queue = iter(enumerate(requests))
 
     async def connect() -> _Connection:
         _, protocol = await loop.create_connection(_Connection, HOST, port)
@@ -142,7 +153,7 @@ async def _closed_loop(
 
     async def worker() -> None:
         conn: _Connection | None = None
-        for payload in queue:
+        for index, payload in queue:
             try:
                 if conn is None or conn.closed:
                     conn = await connect()
@@ -158,7 +169,9 @@ async def _closed_loop(
                 conn = None
                 continue
             statuses[str(status)] = statuses.get(str(status), 0) + 1
-            if status != 200:
+            if keep_answers:
+                answers[index] = [status, body.decode(errors="replace")]
+            if status != ok_status:
                 errors["status"] += 1
                 if len(samples) < ERROR_SAMPLES:
                     samples.append(f"{status}: {body[:200]!r}")
@@ -171,13 +184,16 @@ async def _closed_loop(
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))
     wall = time.perf_counter() - started
-    return {
+    result = {
         "latencies_ns": latencies,
         "wall_s": wall,
         "statuses": statuses,
         "errors": errors,
         "error_samples": samples,
     }
+    if keep_answers:
+        result["answers"] = answers
+    return result
 
 
 def _http_request(port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -204,14 +220,15 @@ def main(spec_path: str) -> None:
         loop_name = "asyncio"
     loop = new_loop()
     warm_result = loop.run_until_complete(
-        _closed_loop(spec.port, warm, spec.warmup_connections, spec.timeout_s)
+        _closed_loop(spec.port, warm, spec.warmup_connections, spec.timeout_s, spec.ok_status)
     )
     print(json.dumps({"warm_errors": warm_result["errors"]}), flush=True)
     sys.stdin.readline()  # the parent takes its readings, then says go
     cpu_started = time.process_time()
-    result = loop.run_until_complete(
-        _closed_loop(spec.port, measured, spec.connections, spec.timeout_s)
+    measured_loop = _closed_loop(
+        spec.port, measured, spec.connections, spec.timeout_s, spec.ok_status, spec.keep_answers
     )
+    result = loop.run_until_complete(measured_loop)
     result["cpu_s"] = time.process_time() - cpu_started
     result["loop"] = loop_name
     print(json.dumps(result), flush=True)

@@ -11,10 +11,11 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-# Every list holds an action without eligibility rules, so none is answered with 422.
+# Every list holds no_action, which needs neither eligibility rules nor consent, so none is
+# answered with 422 (no candidate eligible) for a customer who consented to nothing.
 CANDIDATES = [
     ["no_action", "email_10"],
-    ["email_10", "email_20", "free_shipping"],
+    ["email_10", "email_20", "free_shipping", "no_action"],
     ["no_action", "email_10", "email_20", "free_shipping", "push_reminder"],
     ["free_shipping", "push_reminder", "no_action"],
 ]

@@ -1,11 +1,16 @@
-"""Percentiles of per-request latencies and the spread of repeated measurements."""
+"""Percentiles of per-request latencies, the spread of repeated measurements, and the time
+of one in-process call."""
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 import numpy as np
+
+#: Rounds of an in-process timing: the median of them is the figure.
+ROUNDS = 7
 
 
 def latency_summary(latencies_ns: list[int], wall_s: float) -> dict[str, float | None]:
@@ -29,3 +34,14 @@ def spread(values: Iterable[float | None]) -> dict[str, float | None]:
     if not present:
         return {"median": None, "max": None}
     return {"median": round(statistics.median(present), 4), "max": round(max(present), 4)}
+
+
+def per_call_us(function: Callable[[], object], calls: int, rounds: int = ROUNDS) -> float:
+    """Median over `rounds` of the µs per call of `function()` run `calls` times."""
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(calls):
+            function()
+        times.append((time.perf_counter() - started) / calls * 1e6)
+    return statistics.median(times)

@@ -77,6 +77,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> dict:
         outcome_log=None,
         outcome_ledger=None,
         decision_ids=DecisionIds(b"drift test key"),
+        consent=lambda customer_id: frozenset({"email", "push"}),
     )
     rng = np.random.default_rng(0)
     ids = world.customers["customer_id"].to_numpy()

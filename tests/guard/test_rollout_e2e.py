@@ -17,6 +17,7 @@ from configs.loader import DEFAULT_DIR, load_config
 from liftgate.app import runner
 from liftgate.core.home import Home
 from liftgate.guard.controller import RolloutController
+from liftgate.sim.world import stock_home
 from serving.api_keys import APP, OPERATOR, KeyStore
 
 pytestmark = pytest.mark.slow
@@ -49,8 +50,7 @@ def wait_for(
 def setup(trained: dict, tmp_path: Path) -> tuple[Home, Path]:
     home = Home(tmp_path / "home")
     shutil.copytree(trained["home"].root, home.root)
-    home.customers.parent.mkdir(exist_ok=True)
-    shutil.copy(trained["data"] / "customers.parquet", home.customers)
+    stock_home(home, trained["data"])
     config_dir = tmp_path / "configs"
     shutil.copytree(DEFAULT_DIR, config_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     (config_dir / "rollouts" / "e2e-canary.yaml").write_text(yaml.safe_dump(ROLLOUT))

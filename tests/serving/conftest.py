@@ -4,11 +4,13 @@ DecisionService wired to in-process stages (no Ray, no MLflow)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pyarrow as pa
 import pytest
 
 from configs.loader import load_config
+from configs.schema import ChannelName
 from experiments.logs.schema import DecisionRecord, OutcomeRecord
 from experiments.logs.writer import LogWriter
 from liftgate.core.catalogue import ActionCatalogue
@@ -23,6 +25,12 @@ from serving.outcome_ledger import OutcomeLedger
 from serving.service import DecisionService, ServedModel
 
 CONFIG = load_config()
+#: Every contact channel granted: the consent of a customer who agreed to everything.
+EVERY_CHANNEL = frozenset(get_args(ChannelName)) - {"none"}
+
+
+def consented_to_everything(customer_id: str) -> frozenset[str]:
+    return EVERY_CHANNEL
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +120,7 @@ def make_service(stages: LocalStages, tmp_path: Path):
             outcome_log=LogWriter(Home(tmp_path).outcome_log, OutcomeRecord),
             outcome_ledger=OutcomeLedger(Home(tmp_path).outcome_ledger),
             decision_ids=DecisionIds(b"test key"),
+            consent=consented_to_everything,
             remote_scoring=True,  # the slow-scoring test awaits; a remote stage is cut
         )
         service = DecisionService(**{**options, **overrides})

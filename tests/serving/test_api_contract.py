@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
+import types
 
 import pytest
 import schemathesis
@@ -17,7 +18,9 @@ from configs.schema import AuthSettings
 from liftgate.core.home import Home
 from serving import ray_app
 from serving.access import Access, roles_for
+from serving.actions import ActionService
 from serving.api_keys import ADMIN, APP
+from serving.consent_http import ConsentUpdates
 from serving.http import METRICS_TYPE, api_for
 
 CONFIG = load_config()
@@ -27,11 +30,21 @@ ACTION_IDS = [action.id for action in CONFIG.actions.actions]
 # actions.yaml): rules of the data, not of its shape, so a schema-valid body may get a 422
 # that names the field. Every other check holds as it is.
 DATA_RULES = {"positive_data_acceptance": {"expected-statuses": ["2xx", 422]}}
+# A commit of an action is checked against the state (the decision, its offer, consent, caps:
+# a 409 naming the check) and its TTL against the configured maximum (a 422); an action id
+# a generator makes up is no action (a 404).
+ACTION_RULES = {"positive_data_acceptance": {"expected-statuses": ["2xx", 409, 422]}}
+UNKNOWN_ID = {"positive_data_acceptance": {"expected-statuses": ["2xx", 404]}}
 CONFORMANCE = schemathesis.Config.from_dict(
     {
         "operations": [
             {"include-path": "/v1/outcomes", "checks": DATA_RULES},
             {"include-path": "/v1/decide", "checks": DATA_RULES},
+            {"include-path": "/v1/actions", "checks": ACTION_RULES},
+            {"include-path": "/v1/actions/{action_id}", "checks": UNKNOWN_ID},
+            # A consent change dated in the future is refused (it would outrank every later
+            # one): a rule of the data, a 422 naming `ts`.
+            {"include-path": "/v1/consent/{customer_id}", "checks": DATA_RULES},
         ]
     }
 )
@@ -42,8 +55,13 @@ def api(make_service, tmp_path):
     """The configured API over the in-process service, behind API keys."""
     api = api_for(CONFIG)
     api.state.service = make_service()
+    api.state.actions = ActionService.for_home(
+        CONFIG, Home(tmp_path), api.state.service.metrics, log=None
+    )
+    api.state.consent = ConsentUpdates.for_home(Home(tmp_path))
     api.state.access = Access.for_home(AuthSettings(), Home(tmp_path), environ={})
-    return api
+    yield api
+    api.state.actions.close()
 
 
 @pytest.fixture
@@ -116,8 +134,10 @@ def test_the_ray_ingress_serves_the_api_of_its_configuration(tmp_path, monkeypat
     serving_yaml.write_text(
         serving_yaml.read_text().replace("max_body_bytes: 16384", "max_body_bytes: 1024")
     )
-    monkeypatch.setattr(ray_app, "build_service", lambda *args, **kwargs: (None, None))
-    monkeypatch.setattr(ray_app, "install", lambda service, access: None)
+    service = types.SimpleNamespace(metrics=None)  # what build_action_service is given
+    monkeypatch.setattr(ray_app, "build_service", lambda *args, **kwargs: (service, None))
+    monkeypatch.setattr(ray_app, "build_action_service", lambda *args, **kwargs: None)
+    monkeypatch.setattr(ray_app, "install", lambda *args: None)
     ingress = object.__new__(ray_app.DecisionIngress)  # as Serve makes a replica
     asyncio.run(ingress.__init__(str(directory), str(tmp_path / "home")))
     api = ingress.__serve_build_asgi_app__()
@@ -154,7 +174,14 @@ def test_schemathesis_finds_no_difference_between_the_api_and_its_openapi(api, k
         "/openapi.json", api, config=CONFORMANCE, headers=keys[ADMIN]
     )
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.path for op in operations} >= {"/v1/decide", "/v1/outcomes", "/metrics"}
+    assert {op.path for op in operations} >= {
+        "/v1/decide",
+        "/v1/outcomes",
+        "/v1/actions",
+        "/v1/actions/{action_id}",
+        "/v1/consent/{customer_id}",
+        "/metrics",
+    }
     for operation in operations:
         if mode == schemathesis.GenerationMode.NEGATIVE and not operation.body:
             continue  # nothing to send that the schema forbids

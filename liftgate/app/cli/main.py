@@ -9,16 +9,20 @@ from __future__ import annotations
 import typer
 
 from liftgate.app.cli import (
+    actions,
     analyze,
     audit,
     bandit,
     config,
+    consent,
+    creative,
     demo,
     drift,
     experiment,
     guard,
     keys,
     ope,
+    privacy,
     registry,
     replay,
     rollback,
@@ -63,6 +67,10 @@ for name, group in {
     "guard": guard,
     "audit": audit,
     "keys": keys,
+    "consent": consent,
+    "creative": creative,
+    "privacy": privacy,
+    "actions": actions,
 }.items():
     app.add_typer(group.app, name=name)
 

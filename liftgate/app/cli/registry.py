@@ -80,7 +80,7 @@ def promote(
     """Move an alias to a version; the champion it replaces becomes `previous`.
 
     Refused (exit 1) for a version that failed the validation gate, and for champion without
-    an approval when models.yaml requires one.
+    an approval when models.yaml requires one (by someone other than who trained it).
 
     **Examples:**
 
@@ -91,23 +91,42 @@ def promote(
     emit(records, as_json, lambda: _print_records(records))
 
 
+def _rollout_starter(ctx: typer.Context, name: str, version: str) -> str | None:
+    """Who started the active rollout of `version`, if one is under way."""
+    from liftgate.guard.state import all_records
+
+    active = all_records(session(ctx).home).readable
+    return next(
+        (r.started_by for r in active if r.active and (r.model, r.challenger) == (name, version)),
+        None,
+    )
+
+
 @app.command("approve")
 def approve(
     ctx: typer.Context,
     name: NameArgument,
     version: VersionArgument,
-    who: Annotated[str, typer.Option("--by", help="Who approves.")],
+    who: Annotated[
+        str | None, typer.Option("--by", help="Who approves (default: the OS user).")
+    ] = None,
     _config_dir: ConfigDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record an approval, required before promotion to champion when models.yaml says so.
 
+    Four eyes, where models.yaml requires approval: refused (exit 1) if the approver (the
+    `--by` name or the OS user running the command) trained the version or started the
+    rollout that promotes it.
+
     **Examples:**
 
-    * `liftgate registry approve liftgate-scorer 2 --by alice`
+    * `liftgate registry approve liftgate-scorer 2`
+    * `liftgate registry approve liftgate-scorer 2 --by alice --json`
     """
-    record = _registry(ctx).approve(name, version, who)
-    emit(record, as_json, lambda: typer.echo(f"{name} v{version} approved by {who}"))
+    started_by = _rollout_starter(ctx, name, version)
+    record = _registry(ctx).approve(name, version, who, started_by=started_by)
+    emit(record, as_json, lambda: typer.echo(f"{name} v{version} approved by {record['who']}"))
 
 
 @app.command("rollback")

@@ -39,7 +39,8 @@ def generate(
     _config_dir: ConfigDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Write customers.parquet, logged.parquet and truth.parquet of a seeded world.
+    """Write customers.parquet, logged.parquet, truth.parquet and consent.parquet of a
+    seeded world (`liftgate consent import` takes the last).
 
     **Examples:**
 

@@ -135,6 +135,24 @@ class World:
             )
         return pd.concat(frames, ignore_index=True)
 
+    # --- consent ---------------------------------------------------------------------------
+
+    def consent(self) -> pd.DataFrame:
+        """The customers' consent in the format of `liftgate consent import`: per customer,
+        email from `email_opt_in` and push from `push_opt_in` (granted or refused), dated
+        the start of the timeline, source ``world``."""
+        opt_ins = {"email": "email_opt_in", "push": "push_opt_in"}
+        n = len(self.customers)
+        return pd.DataFrame(
+            {
+                "customer_id": np.tile(self.customers["customer_id"].to_numpy(), len(opt_ins)),
+                "channel": np.repeat(list(opt_ins), n),
+                "granted": np.concatenate([self.customers[c].to_numpy() for c in opt_ins.values()]),
+                "ts": pd.Timestamp(self.timeline.start),
+                "source": "world",
+            }
+        )
+
     # --- history ---------------------------------------------------------------------------
 
     def arrivals(self, rng: np.random.Generator, rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -204,13 +222,15 @@ class World:
         return logged
 
     def write(self, out: Path, rows: int, policy: LoggingPolicy = "uniform", epsilon=0.2) -> dict:
-        """Write customers.parquet, logged.parquet and truth.parquet under `out`."""
+        """Write customers.parquet, logged.parquet, truth.parquet and consent.parquet (the
+        customers' consent, for `liftgate consent import`) under `out`."""
         out.mkdir(parents=True, exist_ok=True)
         logged = self.logged(rows, policy, epsilon)
         files = {
             "customers": (self.customers, out / "customers.parquet"),
             "logged": (logged, out / "logged.parquet"),
             "truth": (self.truth_table(), out / "truth.parquet"),
+            "consent": (self.consent(), out / "consent.parquet"),
         }
         metadata = {
             b"liftgate.world": (
