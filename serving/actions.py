@@ -170,9 +170,7 @@ class ActionService:
             not self.actions.needs_consent(data.channel)
             or self.consent.is_granted(customer_id, data.channel)
         )
-        creative_status = (
-            None if data.creative_id is None else self.creatives.status(data.creative_id)
-        )
+        creative_status = self._creative_status(data)
         try:
             refusal = evaluate(
                 data,
@@ -199,6 +197,18 @@ class ActionService:
         if not commit.replayed and commit.check != IDEMPOTENCY:
             self._audit(data, commit, customer_id, who)
         return commit, customer_id
+
+    def _creative_status(self, data: ActionRequestData) -> str | None:
+        """The request's creative's review status; a creative of another action is not this
+        action's, whatever its status (None: no creative given, or an unknown id)."""
+        if data.creative_id is None:
+            return None
+        creative = self.creatives.get(data.creative_id)
+        if creative is None:
+            return None
+        if creative.action != data.action:
+            return f"registered for {creative.action}"
+        return creative.status
 
     def _audit(
         self, data: ActionRequestData, commit: Commit, customer_id: str | None, who: str

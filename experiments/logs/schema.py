@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from functools import cache
 from operator import attrgetter
-from typing import Any, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, Final, TypeVar, get_args, get_origin, get_type_hints
 
 import pyarrow as pa
 
@@ -101,6 +101,17 @@ class OutcomeRecord:
     value: float
     received_ts: dt.datetime
     known_decision: bool
+
+
+# An action's statuses, as the action store keeps them and the action log records them.
+QUEUED: Final = "queued"
+DELIVERED: Final = "delivered"
+FAILED: Final = "failed"
+REFUSED: Final = "refused"
+DRY_RUN: Final = "dry_run"
+ACTION_STATUSES: Final = (QUEUED, DELIVERED, FAILED, REFUSED, DRY_RUN)
+#: A failed attempt that will be retried (the action stays queued).
+ATTEMPT_FAILED: Final = "attempt_failed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

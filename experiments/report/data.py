@@ -114,11 +114,14 @@ def experiment_report(
     holdout_units: int = 0,
     now: dt.datetime | None = None,
     features: FeaturesConfig | None = None,
+    sent: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The report of one experiment from its unit table (holdout excluded); JSON-able.
 
     With ``segment_by`` in the configuration, ``segments`` holds the primary effect per
-    segment of those ``features`` (:mod:`experiments.uplift.segments`).
+    segment of those ``features`` (:mod:`experiments.uplift.segments`). ``sent``, what was
+    actually sent per arm (:func:`experiments.sent.sent_by_arm` of the experiment's
+    decisions and the action log), is kept under ``"sent"``, in the arms' order.
 
     Raises ``ValueError`` when the table is empty, lacks a column the configuration needs,
     or does not contain the control arm.
@@ -191,6 +194,10 @@ def experiment_report(
         segment_by = segment_specs(features, config.segment_by)
         unadjusted = _spec(config.primary_metric, with_covariate=False)
         report["segments"] = segment_effects(units, segment_by, unadjusted, control, alpha)
+    if sent is not None:
+        order = {arm: i for i, arm in enumerate(arm_names)}
+        ordered = sorted(sent, key=lambda arm: (order.get(arm, len(order)), arm))
+        report["sent"] = {arm: dict(sent[arm]) for arm in ordered}
     report[REPORT_KEY] = ship_decision(report)
     return report
 

@@ -55,13 +55,19 @@ from pathlib import Path
 from typing import Any, Final
 
 from configs.schema import FrequencyCap
+from experiments.logs.schema import (
+    ACTION_STATUSES,
+    ATTEMPT_FAILED,
+    DELIVERED,
+    DRY_RUN,
+    FAILED,
+    QUEUED,
+    REFUSED,
+)
 from liftgate.governance.action_request import ActionRequestData
 from liftgate.governance.checks import CHECKS, IDEMPOTENCY, Refusal, cap_refusal
 
-QUEUED, DELIVERED, FAILED, REFUSED, DRY_RUN = "queued", "delivered", "failed", "refused", "dry_run"
-STATUSES: Final = (QUEUED, DELIVERED, FAILED, REFUSED, DRY_RUN)
-#: The history event of a failed attempt that will be retried (the status stays queued).
-ATTEMPT_FAILED: Final = "attempt_failed"
+STATUSES: Final = ACTION_STATUSES
 #: What counts against a frequency cap: sent, or on its way.
 _COUNTED = (QUEUED, DELIVERED)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -219,7 +219,12 @@ def test_only_approved_creatives_are_sent(app) -> None:
         "creative",
     )
     app.creatives.review(creative.creative_id, True, "on brand", who="bob")
-    answer = app.commit(decision_id, key="k3", creative_id=creative.creative_id)
+    other = app.creatives.add("email_20", "20% off, this week", who="alice")
+    app.creatives.review(other.creative_id, True, "on brand", who="bob")
+    wrong = app.commit(decision_id, key="k3", creative_id=other.creative_id)
+    assert refusal(wrong) == (409, "creative")
+    assert "registered for email_20" in wrong.json()["detail"]
+    answer = app.commit(decision_id, key="k4", creative_id=creative.creative_id)
     assert answer.status_code == 202
 
 

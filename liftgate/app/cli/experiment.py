@@ -335,19 +335,28 @@ def _utc(moment: Any) -> Any:
     return moment.replace(tzinfo=dt.UTC)
 
 
-def load_units(config: Any, experiment: Any, home: Home) -> tuple[pa.Table, int]:
-    """The experiment's units from the logs under ``home``, without the
-    holdout, and the number of holdout units."""
+def read_experiment_decisions(experiment: Any, home: Home) -> pa.Table:
+    """The decisions logged under ``home`` while the experiment ran (of any experiment)."""
+    from experiments.logs.reader import read_decisions
+
+    start, stop = _utc(experiment.start), _utc(experiment.stop)
+    return read_decisions(home.decision_log, start=start, end=stop)
+
+
+def load_units(
+    config: Any, experiment: Any, home: Home, decisions: pa.Table
+) -> tuple[pa.Table, int]:
+    """The experiment's units from ``decisions`` and the outcome log under ``home``,
+    without the holdout, and the number of holdout units."""
     import datetime as dt
 
     import pyarrow.compute as pc
 
-    from experiments.logs.reader import read_decisions, read_outcomes
+    from experiments.logs.reader import read_outcomes
     from experiments.units import experiment_units
     from liftgate.core.contract import FeatureContract
 
-    start, stop = _utc(experiment.start), _utc(experiment.stop)
-    decisions = read_decisions(home.decision_log, start=start, end=stop)
+    start = _utc(experiment.start)
     # An app's clock may stamp an outcome a little before its decision: a day of margin.
     since = start - dt.timedelta(days=1) if start is not None else None
     outcomes = read_outcomes(home.outcome_log, start=since)
@@ -365,6 +374,23 @@ def load_units(config: Any, experiment: Any, home: Home) -> tuple[pa.Table, int]
     return units.filter(pc.invert(holdout)), n_holdout
 
 
+def load_sent(experiment: Any, home: Home, decisions: pa.Table) -> dict[str, Any]:
+    """What was sent per arm (`experiments.sent.sent_by_arm`) for the experiment's
+    ``decisions``, from the action log under ``home``."""
+    import pyarrow.compute as pc
+
+    from experiments.logs.reader import read_actions
+    from experiments.sent import sent_by_arm
+
+    ours = decisions.filter(pc.equal(decisions["experiment"], experiment.name))
+    # No end: an action of a decision made before the stop may be delivered after it.
+    actions = read_actions(home.action_log, start=_utc(experiment.start))
+    try:
+        return sent_by_arm(ours.select(["decision_id", "arm"]), actions)
+    except ValueError as exc:
+        raise InputError(f"{home.action_log}: {exc}") from None
+
+
 def write_report(report: Mapping[str, Any], html_path: Path) -> Path:
     """Render ``report`` (``experiment_report``'s output) to one self-contained HTML file."""
     from experiments.report.render import render_html
@@ -377,7 +403,7 @@ def write_report(report: Mapping[str, Any], html_path: Path) -> Path:
 
 def print_report(report: Mapping[str, Any]) -> None:
     """The report as text: SRM warning, ship decision and reasons, units, the results table,
-    the primary metric by segment."""
+    what was sent, the primary metric by segment."""
     from experiments.report.ship_decision import REPORT_KEY
 
     decision = report[REPORT_KEY]
@@ -399,6 +425,8 @@ def print_report(report: Mapping[str, Any]) -> None:
     print_results(
         {"srm": {**report["srm"], "flag": False}, "results": report["results"]}, report["alpha"]
     )
+    if "sent" in report:
+        print_sent(report["sent"])
     primary = report["metrics"][0]["name"]
     for by_feature in report.get("segments", []):
         typer.echo(f"\n{primary} by {by_feature['feature']} (abs effect, fixed-horizon):")
@@ -421,6 +449,28 @@ def print_report(report: Mapping[str, Any]) -> None:
         print_table(segments)
 
 
+def print_sent(sent: Mapping[str, Mapping[str, Any]]) -> None:
+    """Per arm: decisions (with a delivery) and their actions by what became of them."""
+    if not any(s["actions"] for s in sent.values()):
+        typer.echo("\nsent: no action of this experiment's decisions is in the action log")
+        return
+    typer.echo("\nsent (action log; one count per action, by its final status):")
+    head = ["arm", "decisions", "delivered to", "committed", "delivered", "pending", "failed"]
+    rows = table_of(*head, "refused", "dry runs", numeric=[*head[1:], "dry runs"])
+    for arm, s in sent.items():
+        share = s["decisions_delivered"] / s["decisions"] if s["decisions"] else 0.0
+        checks = ", ".join(f"{check} {n:,}" for check, n in s["refused_by_check"].items())
+        rows.add_row(
+            arm,
+            f"{s['decisions']:,}",
+            f"{s['decisions_delivered']:,} ({share:.0%})",
+            *(f"{s[key]:,}" for key in ("committed", "delivered", "pending", "failed")),
+            f"{s['refused']:,}" + (f" ({checks})" if checks else ""),
+            f"{s['dry_runs']:,}",
+        )
+    print_table(rows)
+
+
 @app.command("report")
 def report_command(
     ctx: typer.Context,
@@ -431,9 +481,10 @@ def report_command(
     as_json: JsonOption = False,
     _config_dir: ConfigDirOption = None,
 ) -> None:
-    """Ship decision, SRM, effects, timeline and planned size of an experiment.
+    """Ship decision, SRM, effects, timeline and planned size of an experiment, and what
+    was sent per arm.
 
-    Read from the decision and outcome logs under LIFTGATE_HOME; exits 1 while the
+    Read from the decision, outcome and action logs under LIFTGATE_HOME; exits 1 while the
     experiment has no exposures.
 
     **Examples:**
@@ -445,14 +496,19 @@ def report_command(
 
     cli = session(ctx)
     experiment = find_experiment(cli.config, name)
-    units, holdout = load_units(cli.config, experiment, cli.home)
+    decisions = read_experiment_decisions(experiment, cli.home)
+    units, holdout = load_units(cli.config, experiment, cli.home, decisions)
     if units.num_rows == 0:
         raise CheckFailed(
             f"experiment {name!r}: no exposures yet in the decision log under {cli.home.root} "
             f"({holdout:,} holdout units); serve traffic with the experiment enabled first"
         )
     report = experiment_report(
-        experiment, units, holdout_units=holdout, features=cli.config.features
+        experiment,
+        units,
+        holdout_units=holdout,
+        features=cli.config.features,
+        sent=load_sent(experiment, cli.home, decisions),
     )
     if html is not None:
         write_report(report, html)

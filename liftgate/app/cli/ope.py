@@ -24,9 +24,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from configs.loader import LiftgateConfig
+    from liftgate.core.home import Home
 
 # experiments.ope.policies.BUILT_IN (NumPy: slow to import; a test keeps them equal).
 Policy = Literal["uniform", "greedy-model"]
+#: The optional column that joins the log's rows to the action log.
+DECISION_ID = "decision_id"
 
 app = CommandGroup()
 
@@ -131,11 +134,16 @@ def ope_command(
     Give the evaluation policy as a built-in (`--policy`) or as its probabilities per row
     (`--policy-probs`). Without `--reward-hat`, a cross-fitted LightGBM reward model is fitted.
 
+    When the log has a `decision_id` column, the shares of its decisions whose action was
+    delivered, refused, ... (the action log under LIFTGATE_HOME) are reported too. Every
+    row stays in: the estimates are of the decision policy (intent to treat).
+
     **Examples:**
 
     * `liftgate ope data/w/logged.parquet --policy greedy-model --reward-col converted`
     * `liftgate ope log.parquet --policy-probs probs.npy --reward-hat rhat.npy --json`
     """
+    cli = session(ctx)
     document = _run(
         log,
         policy,
@@ -149,7 +157,8 @@ def ope_command(
         resamples,
         alpha,
         seed,
-        session(ctx).config,
+        cli.config,
+        cli.home,
     )
     emit(document, as_json, lambda: print_report(document))
 
@@ -168,6 +177,7 @@ def _run(
     alpha,
     seed,
     config: LiftgateConfig,
+    home: Home,
 ) -> dict:
     import numpy as np
 
@@ -195,7 +205,8 @@ def _run(
         **{c: "--feature-cols" for c in named},
     }
     eligibility_features = tuple(r.feature for a in catalogue.actions for r in a.eligibility)
-    frame = read_log(log, required, (*contract.names, *eligibility_features, "customer_id"))
+    optional = (*contract.names, *eligibility_features, "customer_id", DECISION_ID)
+    frame = read_log(log, required, optional)
     n = len(frame)
     if n == 0:
         raise InputError(f"{log}: no rows")
@@ -263,9 +274,26 @@ def _run(
     document["log"] = str(log)
     document["alpha"] = alpha
     document["reward_model"] = model_note or f"--reward-hat {reward_hat_path}"
+    document["sent"] = _sent(frame, home) if DECISION_ID in frame.columns else None
     if mapped:
         document["actions"] = list(catalogue.ids)
     return document
+
+
+def _sent(frame: pd.DataFrame, home: Home) -> dict:
+    """The log's decisions by what became of their actions (`experiments.sent`)."""
+    import pyarrow as pa
+
+    from experiments.logs.reader import read_actions
+    from experiments.sent import decision_fates, fate_counts
+
+    ids = pa.array(frame[DECISION_ID].astype(str))
+    try:
+        counts = fate_counts(decision_fates(ids, read_actions(home.action_log)))
+    except ValueError as exc:
+        raise InputError(f"{home.action_log}: {exc}") from None
+    n = len(frame)
+    return {"decisions": n, "fates": counts, "shares": {f: c / n for f, c in counts.items()}}
 
 
 def print_report(document: dict) -> None:
@@ -291,5 +319,12 @@ def print_report(document: dict) -> None:
         f"effective sample size {document['ess']:,.0f} ({document['ess_ratio']:.1%} of rows); "
         f"largest weight {document['max_weight']:.2f}"
     )
+    sent = document.get("sent")
+    if sent is not None:
+        shares = ", ".join(f"{fate} {share:.1%}" for fate, share in sent["shares"].items())
+        typer.echo(
+            f"sent (action log), of {sent['decisions']:,} decisions: {shares}; the estimates "
+            "are of the decision policy (intent to treat): refusals come after the choice"
+        )
     for warning in document["warnings"]:
         typer.echo(f"WARNING: {warning}")
