@@ -42,6 +42,7 @@ from typing import Final, Literal, get_args
 from liftgate.core import audit
 from liftgate.core.errors import InputError
 from liftgate.core.home import Home
+from liftgate.core.sqlite import SharedDatabase
 
 logger = logging.getLogger(__name__)
 
@@ -128,13 +129,14 @@ class KeyStore:
         if not self.path.exists():  # readable by its owner only, like the other secrets
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        connection = sqlite3.connect(self.path, timeout=10.0)
-        try:
-            with connection:  # committed if the block completes, rolled back if it raises
-                connection.execute(_SCHEMA)
-                yield connection
-        finally:
-            connection.close()
+        # The rollback journal, not WAL: a commit must change the file header's counter,
+        # which is how a replica's KeyRing sees it (`KeyRing._version`). FULL is SQLite's
+        # default. A connection per change: the store's writers are short-lived commands.
+        with (
+            SharedDatabase(self.path, _SCHEMA, synchronous="FULL", journal_mode="DELETE") as db,
+            db.write() as connection,
+        ):
+            yield connection
 
     def create(self, role: str, name: str | None = None, who: str | None = None) -> NewKey:
         if role not in ROLES:

@@ -26,10 +26,10 @@ the outcomes of a customer's decisions (`liftgate privacy erase`).
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Iterable
 from pathlib import Path
+
+from liftgate.core.sqlite import SharedDatabase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -45,23 +45,16 @@ class OutcomeLedger:
     """The ledger file at `path` (created if missing), shared by processes and threads."""
 
     def __init__(self, path: Path, busy_timeout_s: float = 10.0):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit (isolation_level None): each statement is its own transaction.
-        self._db = sqlite3.connect(
-            path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        # synchronous NORMAL: a commit survives a crash of the process; a power cut may lose
+        # the last ones, whose retries are then logged again and counted once by the reader.
+        self._database = SharedDatabase(
+            path, _SCHEMA, synchronous="NORMAL", busy_timeout_s=busy_timeout_s
         )
-        self._lock = threading.Lock()  # one connection, used by one thread at a time
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # A commit survives a crash of the process; a power cut may lose the last ones,
-            # whose retries are then logged again and counted once by the log reader.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
 
     def first(self, decision_id: str, event: str) -> str | None:
         """The outcome id first recorded for this decision and event, or None."""
-        with self._lock:
-            row = self._db.execute(
+        with self._database.read() as db:
+            row = db.execute(
                 "SELECT outcome_id FROM outcomes WHERE decision_id = ? AND event = ?",
                 (decision_id, event),
             ).fetchone()
@@ -69,12 +62,13 @@ class OutcomeLedger:
 
     def record(self, decision_id: str, event: str, outcome_id: str) -> str:
         """Record `outcome_id` unless the pair has one already; return the pair's first id."""
-        with self._lock:
-            self._db.execute(
+        # INSERT OR IGNORE is atomic on its own: no transaction, no write lock held longer.
+        with self._database.read() as db:
+            db.execute(
                 "INSERT OR IGNORE INTO outcomes (decision_id, event, outcome_id) VALUES (?, ?, ?)",
                 (decision_id, event, outcome_id),
             )
-            (first,) = self._db.execute(
+            (first,) = db.execute(
                 "SELECT outcome_id FROM outcomes WHERE decision_id = ? AND event = ?",
                 (decision_id, event),
             ).fetchone()
@@ -84,18 +78,9 @@ class OutcomeLedger:
         """Forget the outcomes of these decisions (their customer's erasure), in one
         transaction; return the rows deleted."""
         rows = [(decision_id,) for decision_id in decision_ids]
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                deleted = self._db.executemany(
-                    "DELETE FROM outcomes WHERE decision_id = ?", rows
-                ).rowcount
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._database.write() as db:
+            deleted = db.executemany("DELETE FROM outcomes WHERE decision_id = ?", rows).rowcount
         return max(deleted, 0)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._database.close()

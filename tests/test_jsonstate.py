@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from racing import race  # tests/, beside this file
 
 from liftgate.core import jsonstate
 from liftgate.core.jsonstate import UnreadableDocument, locked_json, read_json, write_json
@@ -24,15 +25,7 @@ def increment(path: Path, start: multiprocessing.synchronize.Event) -> None:
 
 def test_concurrent_processes_lose_no_change(tmp_path: Path) -> None:
     path = tmp_path / "counter.json"
-    context = multiprocessing.get_context("fork")
-    start = context.Event()
-    workers = [context.Process(target=increment, args=(path, start)) for _ in range(PROCESSES)]
-    for worker in workers:
-        worker.start()
-    start.set()  # all at once, to contend for the lock
-    for worker in workers:
-        worker.join(timeout=60)
-    assert [worker.exitcode for worker in workers] == [0] * PROCESSES
+    assert race(increment, path, processes=PROCESSES) == [0] * PROCESSES
     assert read_json(path) == {"n": PROCESSES * ROUNDS}
 
 

@@ -46,10 +46,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -64,6 +62,7 @@ from experiments.logs.schema import (
     QUEUED,
     REFUSED,
 )
+from liftgate.core.sqlite import SharedDatabase
 from liftgate.governance.action_request import ActionRequestData
 from liftgate.governance.checks import CHECKS, IDEMPOTENCY, Refusal, cap_refusal
 
@@ -182,30 +181,10 @@ class ActionStore:
     """The store at `path` (created if missing), shared by processes and threads."""
 
     def __init__(self, path: Path, busy_timeout_s: float = 10.0):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level None: transactions are the explicit BEGIN IMMEDIATE of `_write`.
-        self._db = sqlite3.connect(
-            path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        # synchronous FULL: an action answered 202 is on disk.
+        self._database = SharedDatabase(
+            path, _SCHEMA, synchronous="FULL", busy_timeout_s=busy_timeout_s
         )
-        self._lock = threading.Lock()  # one connection, used by one thread at a time
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
-            self._db.execute("PRAGMA synchronous=FULL")  # an answered commit is on disk
-        with self._lock:
-            self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A read-modify-write transaction holding the write lock from its first statement:
-        no other process can change what it read before it commits."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
     # --- commits ---------------------------------------------------------------------------
 
@@ -224,7 +203,7 @@ class ActionStore:
         said; `customer_id` and `expires_at` come from the decision's offer (None when it is
         unknown); `caps` are the channel's, counted only when nothing refused before."""
         request_hash = request.request_hash()
-        with self._write() as db:
+        with self._database.write() as db:
             stored = _stored_answer(db, request, request_hash)
             if stored is not None:
                 return stored
@@ -238,8 +217,8 @@ class ActionStore:
         """What `commit` would answer now from the request's idempotency key alone: the
         stored answer (replayed), an ``idempotency`` refusal, or None for a new key. A read
         without the write lock: a caller may skip its checks for a retry."""
-        with self._lock:
-            return _stored_answer(self._db, request, request.request_hash())
+        with self._database.read() as db:
+            return _stored_answer(db, request, request.request_hash())
 
     @staticmethod
     def _caps_refusal(
@@ -308,7 +287,7 @@ class ActionStore:
         """Lease up to `limit` entries that are due (their next attempt's time has come) and
         not leased to a worker now, for `lease_s` seconds; oldest first."""
         moment = _micros(now)
-        with self._write() as db:
+        with self._database.write() as db:
             rows = db.execute(
                 "SELECT a.action_id, a.idempotency_key, a.decision_id, a.customer_id, a.action, "
                 "a.channel, a.campaign_id, a.creative_id, a.send_at, a.expires_at, o.attempts "
@@ -341,7 +320,7 @@ class ActionStore:
         will be retried), or None if the action has no outbox entry (another worker recorded
         it; nothing is changed)."""
         moment = _micros(now)
-        with self._write() as db:
+        with self._database.write() as db:
             row = db.execute(
                 "SELECT attempts FROM outbox WHERE action_id = ?", (action_id,)
             ).fetchone()
@@ -374,8 +353,8 @@ class ActionStore:
     def get(self, action_id: str) -> dict[str, Any] | None:
         """The action's status, request and history (oldest first), or None; without the
         customer id, which its callers may not see."""
-        with self._lock:
-            row = self._db.execute(
+        with self._database.read() as db:
+            row = db.execute(
                 "SELECT action_id, status, idempotency_key, decision_id, action, channel, "
                 "campaign_id, creative_id, send_at, expires_at, dry_run, refusal_check, "
                 "refusal_message, created_at FROM actions WHERE action_id = ?",
@@ -383,7 +362,7 @@ class ActionStore:
             ).fetchone()
             if row is None:
                 return None
-            events = self._db.execute(
+            events = db.execute(
                 "SELECT ts, status, detail FROM action_events WHERE action_id = ? "
                 "ORDER BY ts, rowid",
                 (action_id,),
@@ -413,7 +392,7 @@ class ActionStore:
     def erase(self, customer_id: str) -> int:
         """Delete the customer's actions, their history and their pending deliveries; the
         number of actions deleted."""
-        with self._write() as db:
+        with self._database.write() as db:
             selected = "SELECT action_id FROM actions WHERE customer_id = ?"
             db.execute(f"DELETE FROM outbox WHERE action_id IN ({selected})", (customer_id,))
             db.execute(f"DELETE FROM action_events WHERE action_id IN ({selected})", (customer_id,))
@@ -421,15 +400,15 @@ class ActionStore:
 
     def counts_by_status(self) -> dict[str, int]:
         """How many actions have each status (every status, zeros included)."""
-        with self._lock:
-            rows = self._db.execute("SELECT status, COUNT(*) FROM actions GROUP BY status")
+        with self._database.read() as db:
+            rows = db.execute("SELECT status, COUNT(*) FROM actions GROUP BY status")
             counts = dict(rows.fetchall())
         return {status: counts.get(status, 0) for status in STATUSES}
 
     def refusals_by_check(self) -> dict[str, int]:
         """How many actions each check refused (only the checks that refused some)."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._database.read() as db:
+            rows = db.execute(
                 "SELECT refusal_check, COUNT(*) FROM actions WHERE status = ? "
                 "GROUP BY refusal_check ORDER BY refusal_check",
                 (REFUSED,),
@@ -437,8 +416,7 @@ class ActionStore:
             return dict(rows.fetchall())
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._database.close()
 
 
 def _stored_answer(

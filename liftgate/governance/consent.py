@@ -41,8 +41,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -51,6 +50,7 @@ from typing import Final, get_args
 
 from configs.schema import NO_CHANNEL, ChannelName
 from liftgate.core.errors import InputError
+from liftgate.core.sqlite import SharedDatabase
 
 #: The channels a customer may consent to: every contact channel (``none`` contacts no one).
 CHANNELS: Final[tuple[str, ...]] = tuple(c for c in get_args(ChannelName) if c != NO_CHANNEL)
@@ -280,37 +280,24 @@ class ConsentStore(ConsentReader):
     def __init__(self, path: Path, busy_timeout_s: float = 10.0, clock: Clock = utc_now):
         super().__init__(path, busy_timeout_s)
         self.clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            self._db = self._connect()
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # A commit survives a crash of the process; a power cut may lose the last ones.
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.executescript(_SCHEMA)
+        # Its reads go through this connection too (`_query`), not a reader's lazy one.
+        # synchronous NORMAL: a commit survives a crash of the process; a power cut may lose
+        # the last ones.
+        self._database = SharedDatabase(
+            path, _SCHEMA, synchronous="NORMAL", busy_timeout_s=busy_timeout_s
+        )
 
     @staticmethod
     def reader(path: Path) -> ConsentReader:
         """A reader for a serving replica: it never creates the store, only reads it."""
         return ConsentReader(path)
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise ValueError(f"the consent store {self.path} is closed")
-        return self._db
+    def _query(self, sql: str, parameters: tuple) -> list[tuple]:
+        with self._database.read() as db:
+            return db.execute(sql, parameters).fetchall()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the write lock first (BEGIN IMMEDIATE), so a
-        read-modify-write never meets another writer's change half-way."""
-        with self._lock:
-            db = self._connection()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def close(self) -> None:
+        self._database.close()
 
     def set(
         self,
@@ -325,7 +312,7 @@ class ConsentStore(ConsentReader):
         (default: now). False if the store holds a later change, which stays."""
         now = self.clock()
         row = check(ConsentRow(customer_id, channel, granted, ts or now, source), now)
-        with self._transaction() as db:
+        with self._database.write() as db:
             return self._apply(db, row, stamp(now))
 
     def import_rows(self, rows: Iterable[ConsentRow]) -> ImportSummary:
@@ -337,7 +324,7 @@ class ConsentStore(ConsentReader):
         while chunk := list(islice(rows, CHUNK_ROWS)):
             now = self.clock()
             checked = [check(row, now) for row in chunk]
-            with self._transaction() as db:
+            with self._database.write() as db:
                 for row in checked:
                     summary.count(row, self._apply(db, row, stamp(now)))
         return summary
@@ -358,7 +345,7 @@ class ConsentStore(ConsentReader):
         dated now, so that no older grant arriving later can restore it). Returns the number
         of such channels: 0 if the store never knew the customer."""
         now = stamp(self.clock())
-        with self._transaction() as db:
+        with self._database.write() as db:
             channels = db.execute(
                 "SELECT channel, MAX(ts) FROM ("
                 " SELECT channel, ts FROM consent WHERE customer_id = ?"

@@ -36,10 +36,6 @@ import importlib
 import json
 import re
 import secrets
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +43,7 @@ from typing import Final, Literal, Protocol, get_args
 
 from configs.schema import CreativeRules
 from liftgate.core.errors import CheckFailed, InputError
+from liftgate.core.sqlite import SharedDatabase
 
 Severity = Literal["block", "warn"]
 SEVERITIES: Final[tuple[str, ...]] = get_args(Severity)
@@ -219,29 +216,14 @@ class CreativeStore:
     ):
         self.path = path
         self.safety_filter = safety_filter or RulesFilter(CreativeRules())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        # synchronous FULL (SQLite's default, kept): a review, once answered, is on disk.
+        self._database = SharedDatabase(
+            path, _SCHEMA, synchronous="FULL", busy_timeout_s=busy_timeout_s
         )
-        self._lock = threading.Lock()  # one connection, used by one thread at a time
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute(_SCHEMA)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")  # the write lock first: a review is once
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
     def _select(self, where: str, parameters: tuple) -> list[Creative]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._database.read() as db:
+            rows = db.execute(
                 f"SELECT {_FIELDS} FROM creatives WHERE {where}", parameters
             ).fetchall()
         return [_creative(row) for row in rows]
@@ -254,7 +236,7 @@ class CreativeStore:
         creative = Creative(
             f"cr_{secrets.token_hex(6)}", action, text, PENDING, tuple(findings), _now(), who
         )
-        with self._transaction() as db:
+        with self._database.write() as db:
             db.execute(
                 "INSERT INTO creatives (creative_id, action, text, status, findings, created_at,"
                 " created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -276,8 +258,8 @@ class CreativeStore:
 
     def status(self, creative_id: str) -> Status | None:
         """``pending``, ``approved`` or ``rejected``; None for an unknown id."""
-        with self._lock:
-            row = self._db.execute(
+        with self._database.read() as db:
+            row = db.execute(
                 "SELECT status FROM creatives WHERE creative_id = ?", (creative_id,)
             ).fetchone()
         return None if row is None else row[0]
@@ -292,7 +274,8 @@ class CreativeStore:
         """Approve or reject a pending creative, once. A rejection needs a reason; so does
         approving one with a ``block`` finding, which also needs `override`."""
         reason = reason.strip()
-        with self._transaction() as db:
+        # The write lock first (BEGIN IMMEDIATE): two reviewers cannot both review it.
+        with self._database.write() as db:
             row = db.execute(
                 f"SELECT {_FIELDS} FROM creatives WHERE creative_id = ?", (creative_id,)
             ).fetchone()
@@ -342,8 +325,7 @@ class CreativeStore:
         return reviewed
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._database.close()
 
     def __enter__(self) -> CreativeStore:
         return self
