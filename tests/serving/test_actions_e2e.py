@@ -107,6 +107,16 @@ def test_actions_through_ray_serve(home: Home, tmp_path: Path, free_port: int, w
             assert second.status_code == 202
             assert (third.status_code, third.json()["check"]) == (409, "caps")
             assert httpx.post(f"{url}/v1/actions", json={}).status_code == 401
+
+            # A revocation through the API holds on every replica from the next decision on.
+            revoked = client.put(f"/v1/consent/{consenting}", json={"channels": {"email": False}})
+            assert revoked.status_code == 200 and revoked.json()["channels"]["email"]["applied"]
+            after = [
+                client.post("/v1/decide", json={"customer_id": consenting}).json()
+                for _ in range(20)  # HAProxy spreads them over both replicas
+            ]
+            offered = {entry["action"] for answer in after for entry in answer["ranked"]}
+            assert not offered & {"email_10", "email_20", "free_shipping"}, offered
             assert client.get(f"/v1/actions/{action_id}", headers=operator).status_code == 200
     finally:
         runner.stop_process(info["pid"])
