@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,45 +33,47 @@ from serving.service import InvalidRequest, field_error
 
 @dataclass(frozen=True)
 class ConsentUpdates:
-    """What a replica needs to take consent changes: the store's file, the audit log and
-    the pseudonyms of customers in it."""
+    """What a replica needs to take consent changes: the store (opened once, shared by the
+    requests), the audit log and the pseudonyms of customers in it."""
 
-    store: Path
+    store: ConsentStore
     audit_log: Path
     pseudonyms: Pseudonyms
 
     @classmethod
     def for_home(cls, home: Home) -> ConsentUpdates:
-        return cls(home.consent, home.audit_log, Pseudonyms.for_home(home))
+        return cls(ConsentStore(home.consent), home.audit_log, Pseudonyms.for_home(home))
 
     def apply(self, customer_id: str, body: ConsentRequest, who: str) -> dict:
         """Every channel's change, in one call; an `InvalidRequest` naming the field."""
         answer = {}
-        with closing(ConsentStore(self.store)) as store:
-            for channel, granted in sorted(body.channels.items()):
-                try:
-                    change = change_consent(
-                        store,
-                        self.audit_log,
-                        self.pseudonyms,
-                        customer_id,
-                        channel,
-                        granted,
-                        source=body.source,
-                        who=who,
-                        ts=body.ts,
-                    )
-                except InputError as exc:
-                    loc = ["body", exc.parameter] if exc.parameter != "customer_id" else ["path"]
-                    raise InvalidRequest([field_error(loc, str(exc))]) from None
-                stored = change.current
-                answer[channel] = {
-                    "granted": stored["granted"],
-                    "ts": stored["ts"],
-                    "source": stored["source"],
-                    "applied": change.applied,
-                }
+        for channel, granted in sorted(body.channels.items()):
+            try:
+                change = change_consent(
+                    self.store,
+                    self.audit_log,
+                    self.pseudonyms,
+                    customer_id,
+                    channel,
+                    granted,
+                    source=body.source,
+                    who=who,
+                    ts=body.ts,
+                )
+            except InputError as exc:
+                where = "path" if exc.parameter == "customer_id" else "body"
+                raise InvalidRequest([field_error([where, exc.parameter], str(exc))]) from None
+            stored = change.current
+            answer[channel] = {
+                "granted": stored["granted"],
+                "ts": stored["ts"],
+                "source": stored["source"],
+                "applied": change.applied,
+            }
         return {"customer_id": customer_id, "channels": answer}
+
+    def close(self) -> None:
+        self.store.close()
 
 
 UpdatesOf = Callable[[Request], ConsentUpdates | None]

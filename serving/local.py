@@ -33,6 +33,7 @@ def create_local_app(config: LiftgateConfig, home: Home, wait_s: float = READY_W
             yield
         finally:
             app.state.actions.close()
+            app.state.consent.close()
             service.close()
             components.close()
 

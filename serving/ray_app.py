@@ -47,7 +47,8 @@ class DecisionIngress:
         self.actions = build_action_service(config, home, self.service.metrics)
         access = Access.for_home(config.serving.auth, home)
         access.announce()
-        install(self.service, access, self.actions, ConsentUpdates.for_home(home))
+        self.consent = ConsentUpdates.for_home(home)
+        install(self.service, access, self.actions, self.consent)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Serve calls it once `__init__` has run: the API as the replica's configuration
@@ -62,6 +63,7 @@ class DecisionIngress:
 
     def __del__(self):  # Serve calls it on graceful shutdown: flush the logs
         self.actions.close()
+        self.consent.close()
         self.service.close()
         self.components.close()
 

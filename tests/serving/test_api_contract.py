@@ -62,6 +62,7 @@ def api(make_service, tmp_path):
     api.state.access = Access.for_home(AuthSettings(), Home(tmp_path), environ={})
     yield api
     api.state.actions.close()
+    api.state.consent.close()
 
 
 @pytest.fixture

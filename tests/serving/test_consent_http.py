@@ -32,6 +32,7 @@ def client(make_service, tmp_path, key_headers):
     with TestClient(api, headers=key_headers(home)) as client:
         client.home = home
         yield client
+    api.state.consent.close()
     reader.close()
 
 
@@ -103,3 +104,10 @@ def test_only_app_keys_may_change_consent(client, key_headers) -> None:
         f"/v1/consent/{CUSTOMER}", json={"channels": {"email": True}}, headers=operator
     )
     assert answer.status_code == 403
+
+
+@pytest.mark.parametrize("customer_id", ["%20", "c" * 300])
+def test_a_bad_customer_id_is_a_422_naming_the_path(client, customer_id) -> None:
+    answer = client.put(f"/v1/consent/{customer_id}", json={"channels": {"email": True}})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"] == ["path", "customer_id"]
