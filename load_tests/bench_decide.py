@@ -1,30 +1,46 @@
-"""Latency, throughput and memory of POST /v1/decide: plain FastAPI vs. Ray Serve (fused, composed).
+"""Latency, throughput and memory of POST /v1/decide against the floor, measured in the same run.
 
-Run: ``.venv/bin/python load_tests/bench_decide.py [--json] [--requests 2000] [--home DIR]
-[--fsync off,group]``
+Run: ``flock /tmp/liftgate-ray.lock .venv/bin/python load_tests/bench_decide.py [--json]
+[--requests 2000] [--home DIR] [--only ...] [--fsync off,group] [--growth] [--no-core]``
 
-One run starts each server as its own process, one after another (each is stopped before
-the next starts, so they never share the 2 cores):
+First, before any server starts (so it has the cores to itself), the decision core in
+process: ``python -m harness.core --home HOME --json`` (a decision without HTTP, mean and
+p99 µs for 5, 20 and 100 candidates, fsync off). Then each server as its own process, one
+after another (each is stopped before the next starts, so they never share the 2 cores),
+in this order (``--only`` picks; default all but ``floor-plain``):
 
 - ``fastapi``: plain FastAPI + uvicorn (1 worker, no access log) on the same classes
-  (``serving.local``), the baseline;
-- ``ray-fused`` / ``ray-composed``: ``python -m liftgate.app.cli.main serve --topology ...``
-  with the default ``configs/serving.yaml`` (replicas, Serve modes), clients sent to its HTTP port;
-- on request (``--only``), ``floor`` / ``floor-ray``: the floor (load_tests/floor/), the
-  smallest app that does what /v1/decide does at its core, under plain uvicorn and as one
-  fused Ray Serve deployment with the same replicas and Serve modes: the stack's own cost.
-  They answer POST /score; they have no stage histogram.
+  (``serving.local``);
+- ``floor``: the floor (load_tests/floor/: a dict lookup, one LightGBM booster on 5 rows, an
+  argmax, JSON out through a FastAPI route) as one fused Ray Serve deployment with the
+  replicas, CPUs per replica and Serve modes of ``configs/serving.yaml``: what the stack
+  costs by itself;
+- ``ray-fused``: ``python -m liftgate.app.cli.main serve --topology fused`` with the default
+  ``configs/serving.yaml``, clients sent to its HTTP port;
+- ``floor-composed``: the floor split into the deployments and hops of ``composed`` (the
+  ingress calls a features deployment, then a scoring deployment, through handles, and
+  takes the argmax itself; floor topology ``C3``);
+- ``ray-composed``: ``liftgate serve --topology composed``;
+- ``floor-plain`` (on request): the floor under plain uvicorn.
 
-Against each, a closed loop of POST /v1/decide at 1 and at 8 concurrent keep-alive
-connections: a warm-up of 200 requests on 8 connections, then ``--requests`` measured
-requests. Bodies are the same for every server (fixed seed): known customer ids from the
-online store, some with request context, some with candidate lists, a few unknown ids.
-Requests to liftgate's servers carry an API key of role app, created in the home, so the
-key check and the rate limit are on the measured path; /metrics is scraped with an admin key.
+The floors answer POST /score; they have no stage histogram. Against each server, a closed
+loop of POST at 1 and at 8 concurrent keep-alive connections: a warm-up of 200 requests on
+8 connections, then ``--requests`` measured requests. Bodies are the same for every server
+(fixed seed): known customer ids from the online store, some with candidate lists, a few
+unknown ids. Requests to liftgate's servers carry an API key of role app, created in the
+home, so the key check and the rate limit are on the measured path; /metrics is scraped
+with an admin key.
+
+Targets (harness.targets; exit 1 on a MISS): every serving target is a ratio to the floor
+of the run's topology at the same clients — ray-fused at 8 clients ≥ 0.95× the floor's
+req/s, p95 ≤ 1.05× the floor's, 0 errors; at 1 client p95 ≤ 1.05× the floor's;
+ray-composed ≥ 0.9× floor-composed's req/s; the whole service's RSS ≤ 3 GiB; the core:
+5 candidates mean ≤ 100 µs and p99 ≤ 250 µs, 100 candidates mean ≤ 400 µs.
 
 The load client is ``harness.closed_loop``, a separate process: raw HTTP/1.1 keep-alive,
-per-request timing, no coordinated-omission correction. The client shares the 2 cores with
-the server.
+per-request timing, no coordinated-omission correction. It shares the 2 cores with the
+server: the table shows the cores it used during each run and its share of the machine,
+and a warning follows when that share is above 35 %.
 
 RSS is the sum over the server's process tree (uvicorn; or the Serve driver, gcs, raylet,
 Ray workers and agents, haproxy), sampled every 0.2 s during the measured runs; the table
@@ -39,6 +55,13 @@ the logs' fsync (``serving.yaml`` ``decision_log.fsync``, set in a copy of the
 configuration), one after another, and a last table gives each run's cost beside the same
 run with ``off``; the targets are checked on the configured policy's runs.
 
+With ``--growth``, ray-fused again for each number of candidates (5, 20, 100; a copy of the
+configuration whose catalogue has that many actions, harness.catalogue) and replicas (1,
+2), at 8 clients, with bodies of a customer id alone for customers who granted every
+channel and meet every eligibility rule, so each decision scores every action: req/s, p95
+and the whole service's RSS per row (about 1 minute a row). ``--only ''`` leaves the
+servers above out.
+
 Without ``--home`` a temporary LIFTGATE_HOME is built first (small world, online store,
 ``liftgate train``; about 30 s) and removed at the end. Progress goes to stderr;
 ``--json`` prints one JSON document on stdout and nothing else.
@@ -47,7 +70,6 @@ Without ``--home`` a temporary LIFTGATE_HOME is built first (small world, online
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -56,61 +78,76 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.closed_loop import ClientProcess, LoadSpec  # load_tests/, beside this file
+from harness.catalogue import config_with_actions  # load_tests/, beside this file
+from harness.closed_loop import ClientProcess, LoadSpec
+from harness.config_copy import set_serving
 from harness.fsync import COST_HEADER, config_with_fsync, cost_rows
-from harness.homes import api_key_headers, fill_online_store, known_customer_ids
+from harness.homes import (
+    api_key_headers,
+    fill_online_store,
+    known_customer_ids,
+    offered_every_action,
+)
 from harness.machine import wait_quiet
 from harness.metrics import STAGES, scrape_stages, stage_means
 from harness.probes import HOST, port_free
 from harness.replicas import settle
-from harness.request_mix import encoded_bodies
+from harness.request_mix import customer_only_bodies, encoded_bodies
 from harness.servers import Server
 from harness.stats import latency_summary
 from harness.tables import fmt, print_table, say
+from harness.targets import CORE_LIMITS_US, add_ratios, check_targets, verdict
 from harness.usage import CpuSnapshot, RssSampler, cpu_between
 
 if TYPE_CHECKING:
     from configs.loader import LiftgateConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-FLOOR = Path(__file__).resolve().parent / "floor"
-
-# Targets (milliseconds, requests per second, bytes).
-FUSED_8_P95_MS = 8.0
-FUSED_8_P99_MS = 25.0
-FUSED_8_RPS = 1500.0
-FUSED_8_RATIO = 1.5
-FUSED_1_P95_MS = 2.0
-COMPOSED_P95_MS = 40.0
-COMPOSED_RPS = 300.0
-RSS_LIMIT_MB = 3 * 1024.0
+LOAD_TESTS = Path(__file__).resolve().parent
+FLOOR = LOAD_TESTS / "floor"
 
 READY_TIMEOUT_S = 240.0
+CORE_TIMEOUT_S = 1800.0
+#: Above this share of the machine the client takes cores the server would use.
+CLIENT_SHARE_WARN_PCT = 35.0
+GROWTH_CANDIDATES = (5, 20, 100)
+GROWTH_REPLICAS = (1, 2)
+GROWTH_CLIENTS = 8
+#: Ports of the growth runs: --port-base + this + their index (past the --fsync policies').
+GROWTH_PORT_OFFSET = 40
+#: Handle hops of a composed request: ingress → features, ingress → scoring.
+COMPOSED_HOPS = 2
 
 
 @dataclass(frozen=True)
 class Setup:
     """A server the benchmark can start: what the load posts to, whether it is liftgate's
-    (it asks for API keys and serves the stage histogram) or the floor, and the status of
-    a successful answer."""
+    (it asks for API keys and serves the stage histogram) or the floor, the status of a
+    successful answer, and whether it runs on Ray Serve (else plain uvicorn)."""
 
     name: str
     topology: str
     path: str
     liftgate: bool
     ok_status: int = 200
+    ray: bool = True
 
 
-SETUPS = (  # ports --port-base + index
-    Setup("fastapi", "fused", "/v1/decide", True),
+SETUPS = (  # in the order they run; ports --port-base + index
+    Setup("fastapi", "fused", "/v1/decide", True, ray=False),
+    Setup("floor", "fused", "/score", False),
     Setup("ray-fused", "fused", "/v1/decide", True),
+    Setup("floor-composed", "composed", "/score", False),
     Setup("ray-composed", "composed", "/v1/decide", True),
-    Setup("floor", "floor", "/score", False),
-    Setup("floor-ray", "floor F", "/score", False),
+    Setup("floor-plain", "fused", "/score", False, ray=False),
 )
+DEFAULT_SETUPS = ("fastapi", "floor", "ray-fused", "floor-composed", "ray-composed")
+#: The floor's Ray Serve topology of each of liftgate's (load_tests/floor/serve_apps.py).
+FLOOR_TOPOLOGY = {"fused": "F", "composed": "C3"}
 
 
 def make_servers(
@@ -122,8 +159,9 @@ def make_servers(
     config_dir: Path | None = None,
 ) -> list[tuple[Setup, Server]]:
     """(setup, server) of each named setup, in SETUPS order; Ray servers get the Ray temp
-    dir `liftgate serve` would use on their port. With `config_dir`, liftgate's servers
-    read their configuration there (LIFTGATE_CONFIG_DIR)."""
+    dir `liftgate serve` would use on their port, the floor's the replicas, CPUs and Serve
+    modes of `config`. With `config_dir`, liftgate's servers read their configuration there
+    (LIFTGATE_CONFIG_DIR)."""
     from liftgate.app.runner import ray_env, ray_temp_dir
     from liftgate.core.home import Home
 
@@ -145,39 +183,37 @@ def make_servers(
         if setup.name not in names:
             continue
         port = port_base + offset
-        ray_temp = None
+        ray_temp = ray_temp_dir(Home(home), port) if setup.ray else None
         server_env = env
-        if setup.name == "fastapi":
+        if setup.liftgate and not setup.ray:
             command = [
                 python, "-m", "uvicorn", "--factory", "serving.local:app_from_env",
                 "--host", HOST, "--port", str(port), "--no-access-log",
             ]  # fmt: skip
-        elif setup.name == "floor":
-            command = [
-                python, "-m", "uvicorn", "--app-dir", str(FLOOR), "plain_app:app",
-                "--host", HOST, "--port", str(port), "--no-access-log",
-            ]  # fmt: skip
-        elif setup.name == "floor-ray":
-            ray_temp = ray_temp_dir(Home(home), port)
-            server_env = {**env, **ray_env(config)}
-            command = [
-                python, str(FLOOR / "run_serve.py"), "F", "--port", str(port),
-                "--replicas", str(config.serving.replicas),
-                "--replica-cpus", str(config.serving.replica_cpus), "--ray-temp", ray_temp,
-            ]  # fmt: skip
-        else:
+        elif setup.liftgate:
             command = [
                 python, "-m", "liftgate.app.cli.main", "serve",
                 "--host", HOST, "--port", str(port), "--topology", setup.topology,
             ]  # fmt: skip
-            ray_temp = ray_temp_dir(Home(home), port)
+        elif not setup.ray:
+            command = [
+                python, "-m", "uvicorn", "--app-dir", str(FLOOR), "plain_app:app",
+                "--host", HOST, "--port", str(port), "--no-access-log",
+            ]  # fmt: skip
+        else:
+            server_env = {**env, **ray_env(config)}
+            command = [
+                python, str(FLOOR / "run_serve.py"), FLOOR_TOPOLOGY[setup.topology],
+                "--port", str(port), "--replicas", str(config.serving.replicas),
+                "--replica-cpus", str(config.serving.replica_cpus), "--ray-temp", ray_temp,
+            ]  # fmt: skip
         log = run_dir / f"{setup.name}.log"
         server = Server(setup.name, setup.topology, port, command, server_env, log, ROOT, ray_temp)
         servers.append((setup, server))
     return servers
 
 
-# --- one measured run -------------------------------------------------------------------------
+# --- measured runs ------------------------------------------------------------------------------
 
 
 def measure(
@@ -190,6 +226,8 @@ def measure(
     work: Path,
 ) -> dict[str, Any]:
     """One measured run; `keys` holds the headers of an ``app`` and an ``admin`` API key."""
+    import psutil
+
     spec = LoadSpec(
         port=server.port,
         path=setup.path,
@@ -217,13 +255,15 @@ def measure(
         client.close()
     done = max(len(result["latencies_ns"]), 1)
     cpu = cpu_between(cpu_before, cpu_after, result["cpu_s"])
+    wall_s = result["wall_s"]
+    client_cores = result["cpu_s"] / wall_s if wall_s else None
     if result["error_samples"]:
         say(f"  errors: {result['errors']} e.g. {result['error_samples'][:3]}")
     return {
         "name": server.name,
         "topology": server.topology,
         "clients": clients,
-        **latency_summary(result["latencies_ns"], result["wall_s"]),
+        **latency_summary(result["latencies_ns"], wall_s),
         "errors": result["errors"]["status"] + result["errors"]["socket"],
         "rss_mb": round(peak / 2**20, 1),
         "stages_ms": stage_means(before, after) if setup.liftgate else dict.fromkeys(STAGES),
@@ -232,9 +272,141 @@ def measure(
         "client_loop": result["loop"],
         "server_cpu_ms_per_req": round(cpu["server_s"] / done * 1000, 3),
         "client_cpu_ms_per_req": round(result["cpu_s"] / done * 1000, 3),
-        "server_cores": round(cpu["server_s"] / result["wall_s"], 2) if result["wall_s"] else None,
+        "server_cores": round(cpu["server_s"] / wall_s, 2) if wall_s else None,
+        # The load client's CPU during the run: cores, and share of the machine's.
+        "client_cores": round(client_cores, 2) if client_cores is not None else None,
+        "client_machine_pct": (
+            round(100 * client_cores / (psutil.cpu_count() or 1), 1)
+            if client_cores is not None
+            else None
+        ),
         "other_cpu_pct": cpu["other_pct"],
         "steal_pct": cpu["steal_pct"],
+    }
+
+
+def serve_and_measure(
+    server: Server,
+    setup: Setup,
+    clients: list[int],
+    bodies: list[str],
+    keys: dict[str, dict[str, str]],
+    args,
+    work: Path,
+    direct: int,
+) -> list[dict[str, Any]]:
+    """Start `server`, wait until it answers (and, on Ray, its `direct` direct-ingress
+    replicas have registered), measure one run per number of `clients`, stop it and remove
+    the Ray temp dir it made."""
+    if not port_free(server.port):
+        raise RuntimeError(f"port {server.port} is in use; pass --port-base")
+    made_ray_temp = server.ray_temp is not None and not Path(server.ray_temp).exists()
+    say(f"starting {server.name} on :{server.port} ...")
+    started = time.perf_counter()
+    runs = []
+    try:
+        server.start()
+        server.wait_ready(READY_TIMEOUT_S)
+        if server.ray_temp:
+            settle(server.port, direct, server.direct_ports)
+        say(f"  ready in {time.perf_counter() - started:.1f} s")
+        for n in clients:
+            result = measure(server, setup, bodies, n, keys, args, work)
+            runs.append(result)
+            say(
+                f"  {n} client(s): p50 {result['p50_ms']} p95 {result['p95_ms']} "
+                f"p99 {result['p99_ms']} ms, {result['rps']} req/s, "
+                f"{result['errors']} errors, RSS {result['rss_mb']} MB, "
+                f"stages {result['stages_ms']}, server CPU "
+                f"{result['server_cpu_ms_per_req']} ms/req on "
+                f"{result['server_cores']} cores, client {result['client_cores']} cores, "
+                f"other {result['other_cpu_pct']} %"
+            )
+    finally:
+        say(f"  stopping {server.name} ...")
+        if killed := server.stop():
+            say(f"  had to SIGKILL leftover pids {killed}")
+        if made_ray_temp:
+            shutil.rmtree(server.ray_temp, ignore_errors=True)
+    return runs
+
+
+def direct_replicas(config: LiftgateConfig, replicas: int) -> int:
+    """Direct-ingress ports to wait for: one per ingress replica in throughput-optimized or
+    HAProxy mode, none with the Python proxy."""
+    mode = config.serving.mode
+    return replicas if mode.throughput_optimized or mode.haproxy else 0
+
+
+def run_core(home: Path, requests: int | None) -> dict[str, Any] | None:
+    """harness.core's document (``{"core": [...], ...}``) for `home`, run as its own process
+    while no server runs; None if it failed (said on stderr)."""
+    command = [sys.executable, "-m", "harness.core", "--home", str(home), "--json"]
+    if requests is not None:
+        command += ["--requests", str(requests)]
+    env = {**os.environ, "MLFLOW_ENABLE_TELEMETRY": "false", "DO_NOT_TRACK": "1"}
+    say("the decision core in process (harness.core) ...")
+    try:
+        done = subprocess.run(
+            command, cwd=LOAD_TESTS, env=env, stdout=subprocess.PIPE, text=True,
+            timeout=CORE_TIMEOUT_S, check=False,
+        )  # fmt: skip
+        if done.returncode == 0:
+            return json.loads(done.stdout)
+        say(f"  harness.core failed (exit {done.returncode})")
+    except (subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+        say(f"  harness.core failed: {exc}")
+    return None
+
+
+def measure_growth(
+    home: Path, config: LiftgateConfig, keys: dict[str, dict[str, str]], args, work: Path
+) -> list[dict[str, Any]]:
+    """ray-fused at 8 clients for each number of replicas and of candidates, every action
+    of the catalogue scored in every decision."""
+    from liftgate.core.home import Home
+
+    customers = offered_every_action(Home(home), config)
+    if not customers:
+        raise RuntimeError("no customer granted every channel and meets every action's rules")
+    bodies = customer_only_bodies(customers, args.warmup + args.requests)
+    say(f"growth: {len(customers):,} customers are offered every action")
+    rows = []
+    for k, (replicas, n) in enumerate(product(GROWTH_REPLICAS, GROWTH_CANDIDATES)):
+        run_dir = work / f"growth-{replicas}-{n}"
+        config_dir = config_with_actions(run_dir, config.directory, n)
+        set_serving(config_dir, {"replicas": replicas})
+        port = args.port_base + GROWTH_PORT_OFFSET + k
+        [(setup, server)] = make_servers(home, run_dir, port, ["ray-fused"], config, config_dir)
+        say(f"growth: {replicas} replica(s), {n} candidates")
+        direct = direct_replicas(config, replicas)
+        [run] = serve_and_measure(
+            server, setup, [GROWTH_CLIENTS], bodies, keys, args, run_dir, direct
+        )
+        rows.append({"replicas": replicas, "candidates": n, **run})
+    for row in rows:
+        base = next(r for r in rows if r["replicas"] == row["replicas"] and r["candidates"] == 5)
+        row["ratio_rps_vs_5"] = round(row["rps"] / base["rps"], 3) if base["rps"] else None
+    return rows
+
+
+def hop_cost(runs: list[dict[str, Any]]) -> dict[str, float] | None:
+    """What one handle hop adds to a request, from floor-composed beside floor at 1 client
+    (two hops a request): mean latency and server CPU, ms; None without both runs.
+
+    >>> runs = [{"name": "floor", "clients": 1, "mean_ms": 1.0, "server_cpu_ms_per_req": 1.1},
+    ...         {"name": "floor-composed", "clients": 1, "mean_ms": 5.0,
+    ...          "server_cpu_ms_per_req": 4.1}]
+    >>> hop_cost(runs)
+    {'latency_ms': 2.0, 'server_cpu_ms': 1.5}
+    """
+    one = {r["name"]: r for r in runs if r["clients"] == 1}
+    fused, composed = one.get("floor"), one.get("floor-composed")
+    if fused is None or composed is None:
+        return None
+    return {
+        key: round((composed[field] - fused[field]) / COMPOSED_HOPS, 3)
+        for key, field in (("latency_ms", "mean_ms"), ("server_cpu_ms", "server_cpu_ms_per_req"))
     }
 
 
@@ -264,54 +436,80 @@ def build_home(home: Path, rows: int) -> None:
 
 # --- report -------------------------------------------------------------------------------------
 
-
-def add_ratios(runs: list[dict]) -> None:
-    baseline = {(r["clients"], r["fsync"]): r["p95_ms"] for r in runs if r["name"] == "fastapi"}
-    for r in runs:
-        base = baseline.get((r["clients"], r["fsync"]))
-        r["ratio_p95_vs_fastapi"] = round(r["p95_ms"] / base, 2) if base else None
-
-
-def check_targets(runs: list[dict]) -> list[dict]:
-    checks = []
-
-    def check(what: str, value, limit, ok: bool | None) -> None:
-        checks.append({"target": what, "value": value, "limit": limit, "pass": ok})
-
-    def run(name: str, clients: int) -> dict | None:
-        return next((r for r in runs if r["name"] == name and r["clients"] == clients), None)
-
-    def leq(value, limit):
-        return None if value is None else value <= limit
-
-    if f8 := run("ray-fused", 8):
-        check("fused, 8 clients: p95 ms <=", f8["p95_ms"], FUSED_8_P95_MS,
-              leq(f8["p95_ms"], FUSED_8_P95_MS))  # fmt: skip
-        check("fused, 8 clients: p99 ms <=", f8["p99_ms"], FUSED_8_P99_MS,
-              leq(f8["p99_ms"], FUSED_8_P99_MS))  # fmt: skip
-        check("fused, 8 clients: req/s >=", f8["rps"], FUSED_8_RPS, f8["rps"] >= FUSED_8_RPS)
-        check("fused, 8 clients: p95 / FastAPI p95 <=", f8["ratio_p95_vs_fastapi"],
-              FUSED_8_RATIO, leq(f8["ratio_p95_vs_fastapi"], FUSED_8_RATIO))  # fmt: skip
-        check("fused, 8 clients: errors ==", f8["errors"], 0, f8["errors"] == 0)
-    if f1 := run("ray-fused", 1):
-        check("fused, 1 client: p95 ms <=", f1["p95_ms"], FUSED_1_P95_MS,
-              leq(f1["p95_ms"], FUSED_1_P95_MS))  # fmt: skip
-    if c8 := run("ray-composed", 8):
-        check("composed, 8 clients: p95 ms <=", c8["p95_ms"], COMPOSED_P95_MS,
-              leq(c8["p95_ms"], COMPOSED_P95_MS))  # fmt: skip
-        check("composed, 8 clients: req/s >=", c8["rps"], COMPOSED_RPS,
-              c8["rps"] >= COMPOSED_RPS)  # fmt: skip
-    for name in ("ray-fused", "ray-composed"):
-        peaks = [r["rss_mb"] for r in runs if r["name"] == name]
-        if peaks:
-            check(f"{name}: whole-app RSS MB <=", max(peaks), RSS_LIMIT_MB,
-                  max(peaks) <= RSS_LIMIT_MB)  # fmt: skip
-    return checks
+RUN_KEYS = ("name", "topology", "fsync", "clients", "p50_ms", "p95_ms", "p99_ms", "rps",
+            "errors", "rss_mb", "ratio_p95_vs_fastapi", "floor", "ratio_rps_vs_floor",
+            "ratio_p95_vs_floor", "server_cpu_ms_per_req", "client_cores",
+            "client_machine_pct")  # fmt: skip
+GROWTH_KEYS = ("replicas", "candidates", "p50_ms", "p95_ms", "p99_ms", "rps", "errors",
+               "rss_mb", "ratio_rps_vs_5", "server_cpu_ms_per_req", "client_cores",
+               "client_machine_pct")  # fmt: skip
 
 
-def print_report(runs: list[dict], checks: list[dict], args, home: Path) -> None:
+def busy_clients(runs: list[dict[str, Any]]) -> list[str]:
+    """A warning for each run whose load client used more than CLIENT_SHARE_WARN_PCT % of
+    the machine."""
+    return [
+        f"warning: the load client used {r['client_machine_pct']} % of the machine "
+        f"({r['client_cores']} cores) in {r['name']} at {r['clients']} client(s): it took "
+        f"cores the server would use, so that run understates the server"
+        for r in runs
+        if (r.get("client_machine_pct") or 0) > CLIENT_SHARE_WARN_PCT
+    ]
+
+
+def print_report(
+    runs: list[dict],
+    core: dict | None,
+    growth: list[dict],
+    checks: list[dict],
+    args,
+    home: Path,
+) -> None:
+    if core is not None:
+        print_core(core)
+    if runs:
+        print_runs(runs, args, home)
+    if growth:
+        print_growth(growth)
+    for line in busy_clients([*runs, *growth]):
+        print(line)
+    print("\ntargets:")
+    for c in checks:
+        print(f"  [{verdict(c)}] {c['target']} {fmt(c['limit'])}: {fmt(c['value'])}")
+
+
+def print_core(core: dict) -> None:
+    """harness.core's rows, with the configured fsync policy's extra row and the targets."""
+    rows = [*core["core"], *([core["configured"]] if core.get("configured") else [])]
+    if not rows:
+        print("the decision core in process: harness.core gave no result (see stderr)\n")
+        return
+    print("the decision core in process (harness.core: DecisionService.decide, no HTTP, one")
+    print("request after another), µs:")
+    header = ("candidates", "scored", "fsync", "mean µs", "p50 µs", "p99 µs", "target")
+    print_table(header, [
+        (str(r["candidates"]), fmt(r.get("scored"), 1), r["fsync"], fmt(r["mean_us"], 1),
+         fmt(r["p50_us"], 1), fmt(r["p99_us"], 1),
+         core_target(r["candidates"]) if r in core["core"] else "(configured fsync)")
+        for r in rows
+    ])  # fmt: skip
+    print()
+
+
+def core_target(candidates: int) -> str:
+    """The core's targets for this number of candidates, as a table cell."""
+    limits = [
+        f"{statistic.removesuffix('_us')} ≤ {limit:.0f}"
+        for n, statistic, limit in CORE_LIMITS_US
+        if n == candidates
+    ]
+    return ", ".join(limits) or "-"
+
+
+def print_runs(runs: list[dict], args, home: Path) -> None:
     header = ("name", "topology", "fsync", "clients", "p50 ms", "p95 ms", "p99 ms", "req/s",
-              "errors", "RSS MB", "p95/fastapi")  # fmt: skip
+              "errors", "RSS MB", "vs", "req/s ÷ vs", "p95 ÷ vs", "p95/fastapi", "cli cores",
+              "cli % box")  # fmt: skip
     rows = [
         (
             r["name"],
@@ -324,18 +522,31 @@ def print_report(runs: list[dict], checks: list[dict], args, home: Path) -> None
             fmt(r["rps"], 0),
             str(r["errors"]),
             fmt(r["rss_mb"], 0),
+            fmt(r["floor"]),
+            fmt(r["ratio_rps_vs_floor"]),
+            fmt(r["ratio_p95_vs_floor"]),
             fmt(r["ratio_p95_vs_fastapi"]),
+            fmt(r["client_cores"]),
+            fmt(r["client_machine_pct"], 0),
         )  # fmt: skip
         for r in runs
     ]
-    client = runs[0]["client_loop"] if runs else "?"
+    client = runs[0]["client_loop"]
     print(
-        f"POST /v1/decide, closed loop, {args.requests} requests per run after a "
-        f"{args.warmup}-request warm-up on 8 connections; LIFTGATE_HOME {home}\n"
+        f"POST /v1/decide (the floors: POST /score), closed loop, {args.requests} requests per "
+        f"run after a {args.warmup}-request warm-up on 8 connections; LIFTGATE_HOME {home}\n"
         f"client: harness.closed_loop (own process, {client}, raw HTTP/1.1 keep-alive, "
         f"per-request timing, no coordinated-omission correction)\n"
+        f"vs: the floor of the run's topology, same clients, same run; cli: the load "
+        f"client's CPU during the run, in cores and in % of the machine's\n"
     )
     print_table(header, rows)
+    if hop := hop_cost(runs):
+        print(
+            f"\none handle hop (floor-composed beside floor, 1 client, {COMPOSED_HOPS} hops a "
+            f"request): +{hop['latency_ms']:.2f} ms mean latency, +{hop['server_cpu_ms']:.2f} "
+            f"ms server CPU"
+        )
 
     print("\nmean ms per stage inside the service (liftgate_stage_seconds, measured requests,")
     print("summed over replicas; `total` excludes HTTP, validation and JSON encoding; CPU in")
@@ -356,10 +567,19 @@ def print_report(runs: list[dict], checks: list[dict], args, home: Path) -> None
                       fmt(r["other_cpu_pct"], 1), fmt(r["steal_pct"], 1)))  # fmt: skip
     print_table(sheader, srows)
 
-    print("\ntargets:")
-    for c in checks:
-        verdict = {True: "PASS", False: "MISS", None: "n/a"}[c["pass"]]
-        print(f"  [{verdict}] {c['target']} {fmt(c['limit'])}: {fmt(c['value'])}")
+
+def print_growth(growth: list[dict]) -> None:
+    print(f"\ngrowth: ray-fused at {GROWTH_CLIENTS} clients against candidates and replicas")
+    print("(a customer id alone, every action offered and scored; RSS of the whole service):")
+    header = ("replicas", "candidates", "p50 ms", "p95 ms", "p99 ms", "req/s", "÷ 5 cand.",
+              "errors", "RSS MB", "srv CPU/req", "cli cores", "cli % box")  # fmt: skip
+    print_table(header, [
+        (str(r["replicas"]), str(r["candidates"]), fmt(r["p50_ms"]), fmt(r["p95_ms"]),
+         fmt(r["p99_ms"]), fmt(r["rps"], 0), fmt(r["ratio_rps_vs_5"]), str(r["errors"]),
+         fmt(r["rss_mb"], 0), fmt(r["server_cpu_ms_per_req"], 3), fmt(r["client_cores"]),
+         fmt(r["client_machine_pct"], 0))
+        for r in growth
+    ])  # fmt: skip
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -376,8 +596,8 @@ def main() -> int:
     parser.add_argument("--clients", default="1,8", help="Concurrent connections per run.")
     parser.add_argument(
         "--only",
-        default="fastapi,ray-fused,ray-composed",
-        help=f"Servers, of: {','.join(s.name for s in SETUPS)}.",
+        default=",".join(DEFAULT_SETUPS),
+        help=f"Servers, in this order, of: {','.join(s.name for s in SETUPS)} ('': none).",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="Per-request timeout, s.")
     parser.add_argument(
@@ -385,89 +605,72 @@ def main() -> int:
         help="Run each server once per log fsync policy, of always,group,off (default: "
         "serving.yaml's only), and print the cost of each beside off.",
     )
+    parser.add_argument(
+        "--growth", action="store_true", help="Also ray-fused against candidates and replicas."
+    )
+    parser.add_argument("--no-core", action="store_true", help="Leave the core out.")
+    parser.add_argument("--core-requests", type=int, help="harness.core's --requests.")
     parser.add_argument("--keep-home", action="store_true", help="Keep a fresh home.")
     args = parser.parse_args()
 
     clients = [int(c) for c in args.clients.split(",")]
-    names = [n.strip() for n in args.only.split(",")]
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
     if unknown := set(names) - {s.name for s in SETUPS}:
         parser.error(f"unknown servers {sorted(unknown)}")
     fresh = args.home is None
     home = Path(tempfile.mkdtemp(prefix="lgbench-")) if fresh else args.home.resolve()
     work = Path(tempfile.mkdtemp(prefix="lgbench-run-"))
-    servers: list[tuple[Setup, Server]] = []
     runs: list[dict] = []
-    created_ray_dirs: list[str] = []
     try:
         if fresh:
             build_home(home, args.rows)
         from configs.loader import load_config
         from liftgate.core.home import Home
 
+        core = None
+        if not args.no_core:
+            wait_quiet()
+            core = run_core(home, args.core_requests) or {"core": []}
         bodies = encoded_bodies(known_customer_ids(Home(home)), args.warmup + args.requests)
         keys = {role: api_key_headers(Home(home), role) for role in ("app", "admin")}
         config = load_config()
-        mode = config.serving.mode
-        direct = config.serving.replicas if mode.throughput_optimized or mode.haproxy else 0
+        direct = direct_replicas(config, config.serving.replicas)
         configured = config.serving.decision_log.fsync
         policies = args.fsync.split(",") if args.fsync else [configured]
-        plan = []  # (setup, server, fsync policy): each policy's servers on ports of their own
-        for k, policy in enumerate(policies):
+        for k, policy in enumerate(policies):  # each policy's servers on ports of their own
             config_dir = config_with_fsync(work, config.directory, policy) if args.fsync else None
-            for setup, server in make_servers(
-                home, work / f"fsync-{policy}", args.port_base + 10 * k, names, config, config_dir
-            ):
-                plan.append((setup, server, policy))
-        servers = [(setup, server) for setup, server, _ in plan]
-        for setup, server, policy in plan:
-            if not port_free(server.port):
-                raise RuntimeError(f"port {server.port} is in use; pass --port-base")
-            if server.ray_temp and not Path(server.ray_temp).exists():
-                created_ray_dirs.append(server.ray_temp)
-            say(f"starting {server.name} (fsync {policy}) on :{server.port} ...")
-            started = time.perf_counter()
-            server.start()
-            try:
-                server.wait_ready(READY_TIMEOUT_S)
-                if server.ray_temp:
-                    settle(server.port, direct, server.direct_ports)
-                say(f"  ready in {time.perf_counter() - started:.1f} s")
-                for n in clients:
-                    result = measure(server, setup, bodies, n, keys, args, work)
-                    result["fsync"] = policy
-                    runs.append(result)
-                    say(
-                        f"  {n} client(s): p50 {result['p50_ms']} p95 {result['p95_ms']} "
-                        f"p99 {result['p99_ms']} ms, {result['rps']} req/s, "
-                        f"{result['errors']} errors, RSS {result['rss_mb']} MB, "
-                        f"stages {result['stages_ms']}, server CPU "
-                        f"{result['server_cpu_ms_per_req']} ms/req on "
-                        f"{result['server_cores']} cores, other {result['other_cpu_pct']} %"
-                    )
-            finally:
-                say(f"  stopping {server.name} ...")
-                killed = server.stop()
-                if killed:
-                    say(f"  had to SIGKILL leftover pids {killed}")
+            run_dir = work / f"fsync-{policy}"
+            port_base = args.port_base + 10 * k
+            for setup, server in make_servers(home, run_dir, port_base, names, config, config_dir):
+                say(f"{server.name}, fsync {policy}:")
+                for result in serve_and_measure(
+                    server, setup, clients, bodies, keys, args, run_dir, direct
+                ):
+                    runs.append({**result, "fsync": policy})
+        growth = measure_growth(home, config, keys, args, work) if args.growth else []
         add_ratios(runs)
-        checks = check_targets([r for r in runs if r["fsync"] == configured])
+        measured = [r for r in runs if r["fsync"] == configured]
+        checks = check_targets(measured, core and core["core"], growth)
         if args.json:
-            keys = ("name", "topology", "fsync", "clients", "p50_ms", "p95_ms", "p99_ms", "rps",
-                    "errors", "rss_mb", "ratio_p95_vs_fastapi")  # fmt: skip
-            print(json.dumps({"runs": [{k: r[k] for k in keys} for r in runs]}))
+            for line in busy_clients([*runs, *growth]):
+                say(line)
+            document = {
+                "runs": [{k: r[k] for k in RUN_KEYS} for r in runs],
+                "core": core and core["core"],
+                "core_configured": core and core.get("configured"),
+                "hop": hop_cost(measured),
+                "growth": [{k: r[k] for k in GROWTH_KEYS} for r in growth],
+                "targets": checks,
+            }
+            print(json.dumps(document))
         else:
-            print_report(runs, checks, args, home)
+            print_report(runs, core, growth, checks, args, home)
             if len(policies) > 1:
                 print("\nthe logs' fsync policy (serving.yaml decision_log.fsync), each run beside")
                 print("the same server and clients with fsync off (written, not fsynced):")
                 print_table(COST_HEADER, cost_rows(runs))
         return 0 if all(c["pass"] is not False for c in checks) else 1
     finally:
-        for _, server in servers:  # belt and braces: a server whose start failed midway
-            with contextlib.suppress(Exception):
-                server.stop()
-        for path in created_ray_dirs:
-            shutil.rmtree(path, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
         if fresh and not args.keep_home:
             shutil.rmtree(home, ignore_errors=True)

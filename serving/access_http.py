@@ -3,9 +3,12 @@ the OpenAPI document says about it, and /docs behind a key.
 
 `protect(api, access_of)` wraps a FastAPI app: a pure ASGI middleware checks each request
 with `serving.access.Access.check` before routing (so /openapi.json and /docs are covered
-too) and answers a denial itself, as JSON in the API's error shape: 401 with
-``WWW-Authenticate: Bearer``, 403, or 429 with ``Retry-After``. `access_of(scope)` gives the
-`Access` of the process serving the request (it is set up after the app is built).
+too) and answers a denial itself (`deny`), as JSON in the API's error shape: 401 with
+``WWW-Authenticate: Bearer``, 403, or 429 with ``Retry-After``. POST /v1/decide's front
+(serving/decide_http.py), which runs ahead of the middleware, checks and answers the same
+way. `access_of(scope)` gives the `Access` of the process serving the request (it is set
+up after the app is built). A path's roles are those of its route (`route_path`): below a
+root path (uvicorn's --root-path), /api/metrics is /metrics.
 
 The OpenAPI document gets the bearer scheme and, on every operation, the answers it can
 give: 401, 403 (when not every role may call it) and 429 behind a key; 413 and 422 when it
@@ -48,18 +51,29 @@ class AccessMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        authorization = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-                break
-        denial = self.access_of(scope).check(scope["path"], authorization)
+        authorization = first_header(scope["headers"], b"authorization")
+        denial = self.access_of(scope).check(route_path(scope), authorization)
         if denial is None:
             return await self.app(scope, receive, send)
-        await _answer(send, denial)
+        await deny(send, denial)
 
 
-def _answer_headers(denial: Denial) -> list[tuple[bytes, bytes]]:
+def route_path(scope: dict[str, Any]) -> str:
+    """The request's path below the app's root path (uvicorn's --root-path, a Serve route
+    prefix), as the router matches it: the path whose roles apply."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
+
+
+def first_header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The value of a request's first header `name` (lower case, as ASGI has it), if any."""
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _denial_headers(denial: Denial) -> list[tuple[bytes, bytes]]:
     headers = [(b"content-type", b"application/json")]
     if denial.status == 401:
         error = b"" if denial.kind == "missing_credentials" else b' error="invalid_token"'
@@ -69,10 +83,11 @@ def _answer_headers(denial: Denial) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-async def _answer(send, denial: Denial) -> None:
+async def deny(send, denial: Denial) -> None:
+    """Answer a refused request: the denial's status, headers and message."""
     detail = [{"loc": ["header", "authorization"], "msg": denial.message, "type": denial.kind}]
     body = json.dumps({"detail": detail}).encode()
-    headers = _answer_headers(denial)
+    headers = _denial_headers(denial)
     await send({"type": "http.response.start", "status": denial.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -1,5 +1,9 @@
-"""Request bodies on the HTTP API: parsed once into their model, documented in the OpenAPI.
+"""Request bodies on the HTTP API: at most `serving.max_body_bytes`, parsed once into their
+model, documented in the OpenAPI.
 
+`BodySizeLimit` (an ASGI middleware) and `read_body` (POST /v1/decide's front,
+serving/decide_http.py) answer a body over the limit with `too_large`'s 413 before it is
+parsed: at once when its Content-Length says so, else once the bytes received pass it.
 The routes (serving/http.py, serving/actions_http.py) read the body themselves rather than
 through FastAPI's dependency machinery, which on the decision path costs more than the
 decision, and which answers a bad body with a 422 that echoes the input (a NaN in it
@@ -19,7 +23,8 @@ schema in the OpenAPI document.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -33,6 +38,81 @@ LOG_UNAVAILABLE = {
     "after Retry-After seconds.",
     "headers": {"Retry-After": {"schema": {"type": "integer"}}},
 }
+
+
+class BodyTooLarge(Exception):
+    """The body received so far is larger than the limit."""
+
+
+def declared_too_large(headers: Iterable[tuple[bytes, bytes]], max_bytes: int) -> bool:
+    """Whether a Content-Length header announces more than `max_bytes`."""
+    return any(
+        name == b"content-length" and value.isdigit() and int(value) > max_bytes
+        for name, value in headers
+    )
+
+
+async def read_body(
+    receive: Callable[[], Awaitable[dict[str, Any]]], max_bytes: int
+) -> bytes | None:
+    """The whole body of a request; `BodyTooLarge` as soon as more than `max_bytes` have
+    come, None if the client left before the end."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)  # one chunk, the usual case: that chunk, not a copy
+
+
+async def too_large(send, max_bytes: int) -> None:
+    """Answer 413 in the API's error shape."""
+    body = (
+        b'{"detail":[{"loc":["body"],"msg":"request body larger than %d bytes",'
+        b'"type":"too_large"}]}' % max_bytes
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodySizeLimit:
+    """Pure ASGI middleware: 413 for bodies over `max_bytes`, checked before parsing."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if declared_too_large(scope.get("headers", ()), self.max_bytes):
+            return await too_large(send, self.max_bytes)
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except BodyTooLarge:
+            await too_large(send, self.max_bytes)
 
 
 def json_body(model: type[BaseModel]) -> dict:

@@ -24,7 +24,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import os
 import secrets
+import threading
+import time
 
 from liftgate.core.home import Home
 from liftgate.core.jsonstate import create_once
@@ -33,6 +36,9 @@ _KEY_BYTES = 32
 _TIME_HEX = 12  # milliseconds since the epoch: enough until the year 10889
 _RANDOM_HEX = 20
 _MAC_HEX = 8
+_MAC_BYTES = _MAC_HEX // 2
+_RANDOM_BYTES = _RANDOM_HEX // 2
+_RANDOM_BUFFER = _RANDOM_BYTES * 400
 _ID_HEX = _TIME_HEX + _RANDOM_HEX + _MAC_HEX
 _MAC_DOMAIN = b"decision-id:time-random:"  # an earlier format's MAC does not verify
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -40,7 +46,12 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 class DecisionIds:
     def __init__(self, key: bytes):
-        self._key = key
+        self._keyed = hmac.new(key, _MAC_DOMAIN, hashlib.sha256)
+        # Random parts read from the kernel (`os.urandom`, what `secrets` reads) a page at
+        # a time, not one system call a decision.
+        self._random = b""
+        self._random_used = 0
+        self._random_lock = threading.Lock()
 
     @classmethod
     def for_home(cls, home: Home) -> DecisionIds:
@@ -56,15 +67,29 @@ class DecisionIds:
         return cls(key)
 
     def _mac(self, body: str) -> str:
-        digest = hmac.new(self._key, _MAC_DOMAIN + body.encode(), hashlib.sha256).hexdigest()
-        return digest[:_MAC_HEX]
+        # A copy of the HMAC state keyed and fed the domain once: 1.2 µs, against 2.4 µs
+        # for an HMAC computed from the key each time.
+        mac = self._keyed.copy()
+        mac.update(body.encode())
+        return mac.digest()[:_MAC_BYTES].hex()
 
     def new(self, at: dt.datetime | None = None) -> str:
         """A new id issued at `at` (default: now; kept to the millisecond)."""
-        moment = at or dt.datetime.now(dt.UTC)
-        millis = (moment - _EPOCH) // dt.timedelta(milliseconds=1)
-        body = f"{millis:0{_TIME_HEX}x}" + secrets.token_hex(_RANDOM_HEX // 2)
+        if at is None:
+            millis = time.time_ns() // 1_000_000  # the clock of datetime.now, without one
+        else:
+            millis = (at - _EPOCH) // dt.timedelta(milliseconds=1)
+        body = f"{millis:0{_TIME_HEX}x}" + self._random_part()
         return body + self._mac(body)
+
+    def _random_part(self) -> str:
+        with self._random_lock:
+            start = self._random_used
+            if start == len(self._random):
+                self._random, start = os.urandom(_RANDOM_BUFFER), 0
+            self._random_used = start + _RANDOM_BYTES
+            part = self._random[start : start + _RANDOM_BYTES]
+        return part.hex()
 
     def issued_at(self, decision_id: str) -> dt.datetime | None:
         """When this deployment issued `decision_id` (UTC), or None if it did not issue it."""

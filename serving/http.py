@@ -4,17 +4,18 @@ commits of actions `ActionService`'s (their routes: serving/actions_http.py).
 `api_for(config)` builds the FastAPI app (`create_api` with the configured body-size limit,
 action ids and action TTL) that a Ray Serve ingress replica serves and that the plain
 uvicorn baseline runs; the host attaches the services as `app.state.service` and
-`app.state.actions` (uvicorn) or with `install` (a Ray Serve replica).
+`app.state.actions` (uvicorn) or with `install` (a Ray Serve replica). The app answers
+POST /v1/decide ahead of its middleware and router (serving/decide_http.py); every other
+request passes the middleware — API keys outermost, then the body-size limit — and the
+router.
 """
 
 from __future__ import annotations
 
-import re
-import secrets
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic_core import to_json
 
 from configs.loader import LiftgateConfig
 from experiments.logs.wal import LogUnavailable
@@ -30,67 +31,12 @@ from serving.api_models import (
     action_request_schema,
     decide_request_schema,
 )
-from serving.bodies import LOG_UNAVAILABLE, json_body, parse_body, request_body
+from serving.bodies import LOG_UNAVAILABLE, BodySizeLimit, json_body, parse_body, request_body
 from serving.consent_http import ConsentUpdates, add_consent_routes
+from serving.decide_http import DecideFrontAPI, decide_answer
 from serving.service import DecisionService, InvalidRequest
 
 METRICS_TYPE = "text/plain; version=0.0.4"  # Prometheus' text exposition format
-TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-
-
-class BodySizeLimit:
-    """Pure ASGI middleware: 413 for bodies over `max_bytes`, checked before parsing."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                return await self._reject(send)
-        received = 0
-
-        async def limited_receive():
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
-            await self._reject(send)
-
-    async def _reject(self, send) -> None:
-        body = (
-            b'{"detail":[{"loc":["body"],"msg":"request body larger than %d bytes",'
-            b'"type":"too_large"}]}' % self.max_bytes
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def trace_context(header: str | None) -> tuple[str, str]:
-    """W3C trace context: keep the caller's trace id, start a new span; or start a trace."""
-    match = TRACEPARENT.match(header or "")
-    trace_id = match.group(1) if match and match.group(1) != "0" * 32 else secrets.token_hex(16)
-    span_id = secrets.token_hex(8)
-    return trace_id, f"00-{trace_id}-{span_id}-01"
 
 
 _installed: DecisionService | None = None
@@ -114,7 +60,12 @@ def install(
 
 
 def _service(request: Request) -> DecisionService:
-    return getattr(request.app.state, "service", None) or _installed
+    return _service_of(request.scope)
+
+
+def _service_of(scope: dict[str, Any]) -> DecisionService:
+    """`app.state.service` (uvicorn) or `install`'s."""
+    return getattr(scope["app"].state, "service", None) or _installed
 
 
 def _actions(request: Request) -> ActionService | None:
@@ -137,13 +88,6 @@ def _access(scope: dict) -> Access:
     return getattr(scope["app"].state, "access", None) or _installed_access or Access.closed()
 
 
-class RustJSONResponse(JSONResponse):
-    """JSON rendered by pydantic-core (Rust): several times faster than `json.dumps`."""
-
-    def render(self, content: object) -> bytes:
-        return to_json(content)
-
-
 def create_api(
     max_body_bytes: int = 16_384,
     decide_schema: dict | None = None,
@@ -152,7 +96,10 @@ def create_api(
     """The API; its OpenAPI documents the decide and action bodies with `decide_schema` and
     `action_schema` (default: the models' own). `api_for` builds it as a configuration has
     it."""
-    api = FastAPI(
+    api = DecideFrontAPI(  # POST /v1/decide ahead of the middleware and router
+        _service_of,
+        _access,
+        max_body_bytes,
         title="liftgate",
         description="Marketing decisions: decide, report outcomes, observe.",
         version="0.1.0",
@@ -179,19 +126,14 @@ def create_api(
         responses={200: {"model": DecideResponse}, 503: LOG_UNAVAILABLE},
         openapi_extra=request_body(decide_schema) if decide_schema else json_body(DecideRequest),
     )
-    async def decide(request: Request) -> JSONResponse:
-        # Parsed here rather than by FastAPI's dependency machinery: on this path that
-        # machinery costs more than the decision itself (load_tests/bench_decide.py).
-        body = parse_body(DecideRequest, await request.body())
-        service = _service(request)
-        trace_id, traceparent = trace_context(request.headers.get("traceparent"))
-        try:
-            answer = await service.decide(body, trace_id)
-        except InvalidRequest:
-            service.metrics.requests.labels("decide", "422").inc()
-            raise
-        service.metrics.requests.labels("decide", "200").inc()
-        return RustJSONResponse(answer, headers={"traceparent": traceparent})
+    async def decide(request: Request) -> Response:
+        """`DecideFrontAPI` answers POST /v1/decide before it gets here; behind the stack,
+        this route answers the same, and documents the operation."""
+        answer, traceparent = await decide_answer(
+            _service(request), await request.body(), request.headers.get("traceparent")
+        )
+        headers = {"traceparent": traceparent}
+        return Response(answer, media_type="application/json", headers=headers)
 
     @api.post(
         "/v1/outcomes",

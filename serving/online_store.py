@@ -47,6 +47,9 @@ class OnlineStore:
         self._eligible = catalogue.eligibility_mask(columns, n_rows=table.num_rows)
         attribute_names = [n for n in table.column_names if n != CUSTOMER_ID]
         self._attributes = {name: table.column(name).to_pylist() for name in attribute_names}
+        # An unknown customer without context is always encoded the same: once, here
+        # (130 µs a request otherwise, for 5 % of the benchmark's requests).
+        self._unknown = self.encode({}, cold_start=True)
 
     @classmethod
     def from_parquet(
@@ -68,7 +71,11 @@ class OnlineStore:
 
     def lookup(self, customer_id: str, context: Mapping[str, Any] | None = None) -> FeatureLookup:
         row = self._row.get(customer_id)
-        if row is not None and not context:
-            return FeatureLookup(self._features[row].copy(), self._eligible[row].copy(), False)
+        if not context:
+            if row is not None:
+                return FeatureLookup(self._features[row].copy(), self._eligible[row].copy(), False)
+            unknown = self._unknown
+            repairs = RepairCounts(unknown.repairs.counts.copy())
+            return FeatureLookup(unknown.features.copy(), unknown.eligible.copy(), True, repairs)
         attributes = {**self.attributes(customer_id), **(context or {})}
         return self.encode(attributes, cold_start=row is None)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import sqlite3
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -205,7 +205,8 @@ class DecisionService:
             )
         if errors:
             raise InvalidRequest(errors)
-        return np.unique(self.catalogue.codes(request.candidates))  # catalogue order
+        codes = sorted({self.catalogue.index[a] for a in request.candidates})  # catalogue order
+        return np.array(codes, dtype=np.int64)
 
     def _check_context(self, request: DecideRequest) -> None:
         errors = [
@@ -233,7 +234,7 @@ class DecisionService:
         self.metrics.observe("features", time.perf_counter() - started)
         if lookup.repairs is not None:
             for (feature, kind), n in lookup.repairs.counts.items():
-                self.metrics.repairs.labels(feature, kind).inc(n)
+                self.metrics.repaired(feature, kind, n)
         return lookup, reason
 
     async def _score(
@@ -281,13 +282,14 @@ class DecisionService:
             return codes
         return codes[np.isin(codes, self.catalogue.codes(arm.actions))]
 
-    def _rules_order(self, eligible: np.ndarray) -> np.ndarray:
-        return np.array(sorted(eligible, key=lambda c: self._fallback_rank[int(c)]))
+    def _rules_order(self, eligible: list[int]) -> list[int]:
+        return sorted(eligible, key=self._fallback_rank.__getitem__)
 
     async def decide(self, request: DecideRequest, trace_id: str) -> dict[str, Any]:
         started = time.perf_counter()
         codes = self._candidate_codes(request)
-        self._check_context(request)
+        if request.context:
+            self._check_context(request)
         decision_id = self.decision_ids.new()
         assignment = self.experiments().assign(request.customer_id)
         arm = assignment.arm if assignment else None
@@ -327,29 +329,36 @@ class DecisionService:
             self.metrics.fallbacks.labels(reason).inc()
             policy = RULES_FALLBACK
             custom = None
+        # Plain Python from here: a decision's few candidates cost more in NumPy calls
+        # than in arithmetic.
+        candidates = eligible.tolist()
+        values = scores.expected_value.tolist() if scores is not None else None
         if custom is not None:
             choice = custom.allocate(decision_id, lookup.features, eligible, scores)
-            chosen_code, propensity = int(eligible[choice.index]), choice.propensity
-            if scores is not None:
-                order = ranked_order(scores.expected_value)
+            chosen_code, propensity = candidates[choice.index], choice.propensity
+            if values is not None:
+                order = ranked_order(values)
             elif choice.propensities is not None:
-                order = ranked_order(np.asarray(choice.propensities))
+                order = ranked_order(choice.propensities)
             else:
                 order = None
-        elif scores is not None:
+        elif values is not None:
             epsilon = 1.0 if policy == UNIFORM_RANDOM else self.epsilon
             if arm is not None and arm.epsilon is not None and policy != UNIFORM_RANDOM:
                 epsilon = arm.epsilon
-            order = ranked_order(scores.expected_value)
-            choice = epsilon_greedy(scores.expected_value, epsilon, unit_draw(decision_id))
-            chosen_code, propensity = int(eligible[choice.index]), choice.propensity
+            order = ranked_order(values)
+            choice = epsilon_greedy(values, epsilon, unit_draw(decision_id))
+            chosen_code, propensity = candidates[choice.index], choice.propensity
         else:
             order = None
-        ranked_codes = self._rules_order(eligible) if order is None else eligible[order]
+        if order is None:
+            ranked_codes = self._rules_order(candidates)
+        else:
+            ranked_codes = [candidates[i] for i in order]
         if custom is None and scores is None:
-            chosen_code, propensity = int(ranked_codes[0]), 1.0
+            chosen_code, propensity = ranked_codes[0], 1.0
         if scores is not None:
-            ranked = [self._ranked_entry(scores, i) for i in order]
+            ranked = self._ranked_entries(scores, values, order)
         else:
             ranked = [self._unscored_entry(c) for c in ranked_codes]
             model = model or ServedModel(self.model_name, None, self.model_alias)
@@ -386,26 +395,54 @@ class DecisionService:
             "confidence": None,
         }
 
-    def _ranked_entry(self, scores: Scores, i: int) -> dict[str, Any]:
-        return {
-            "action": self.catalogue.ids[int(scores.action_codes[i])],
-            "expected_value": float(scores.expected_value[i]),
-            "conversion_probability": float(scores.probability[i]),
-            "order_value": float(scores.order_value[i]),
-            "confidence": {
-                "low": float(scores.low[i]),
-                "high": float(scores.high[i]),
-                "level": CONFIDENCE_LEVEL,
-                "method": CONFIDENCE_METHOD,
-            },
-        }
+    def _ranked_entries(
+        self, scores: Scores, values: list[float], order: list[int]
+    ) -> list[dict[str, Any]]:
+        """The scored candidates' entries, best first (`values`: the expected values as a
+        list). Each column becomes Python floats in one `tolist`: converting value by value
+        took 4.5 µs for five candidates, this 3.1."""
+        ids = self.catalogue.ids
+        candidates = list(
+            zip(
+                scores.action_codes.tolist(),
+                values,
+                scores.probability.tolist(),
+                scores.order_value.tolist(),
+                scores.low.tolist(),
+                scores.high.tolist(),
+                strict=True,
+            )
+        )
+        return [
+            {
+                "action": ids[code],
+                "expected_value": value,
+                "conversion_probability": probability,
+                "order_value": order_value,
+                "confidence": {
+                    "low": low,
+                    "high": high,
+                    "level": CONFIDENCE_LEVEL,
+                    "method": CONFIDENCE_METHOD,
+                },
+            }
+            for code, value, probability, order_value, low, high in map(
+                candidates.__getitem__, order
+            )
+        ]
 
     async def _log(self, response: dict, lookup: FeatureLookup, scores, ranked_codes) -> None:
         started = time.perf_counter()
         ts = dt.datetime.now(dt.UTC)
-        actions = [self.catalogue.ids[c] for c in ranked_codes]
+        ids = self.catalogue.ids
+        actions = [ids[c] for c in ranked_codes]
         if self.decision_log is not None:
             ranked = response["ranked"]
+            if scores is not None:
+                values = [r["expected_value"] for r in ranked]
+                probabilities = [r["conversion_probability"] for r in ranked]
+            else:
+                values = probabilities = [math.nan] * len(ranked)
             await self.decision_log.commit(
                 DecisionRecord(
                     decision_id=response["decision_id"],
@@ -414,13 +451,8 @@ class DecisionService:
                     features=lookup.features.tolist(),
                     contract_version=self.contract.version,
                     actions=actions,
-                    scores=[
-                        r["expected_value"] if scores is not None else float("nan") for r in ranked
-                    ],
-                    probabilities=[
-                        r["conversion_probability"] if scores is not None else float("nan")
-                        for r in ranked
-                    ],
+                    scores=values,
+                    probabilities=probabilities,
                     chosen=response["chosen"],
                     propensity=response["propensity"],
                     policy=response["policy"],
@@ -441,7 +473,7 @@ class DecisionService:
             # After the log: only a logged (acknowledged) decision can be committed.
             try:
                 self.offers.record(response["decision_id"], response["customer_id"], actions, ts)
-            except sqlite3.Error:  # its commits are refused (`decision`); the answer stands
+            except OSError:  # its commits are refused (`decision`); the answer stands
                 logger.exception("recording the offer failed (trace %s)", response["trace_id"])
                 self.metrics.errors.labels("offers").inc()
         self.metrics.observe("log", time.perf_counter() - started)

@@ -100,9 +100,11 @@ class Segment:
     def write(self, frame: bytes) -> None:
         """Append one frame (the writer serializes calls)."""
         try:
-            view = memoryview(frame)
-            while view:  # a full disk may take part of a frame, then refuse the rest
-                view = view[os.write(self._descriptor, view) :]
+            written = os.write(self._descriptor, frame)
+            if written < len(frame):  # a full disk may take part of a frame, then refuse the rest
+                view = memoryview(frame)[written:]
+                while view:
+                    view = view[os.write(self._descriptor, view) :]
         except OSError:
             self.broken = True
             raise

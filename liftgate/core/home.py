@@ -21,7 +21,7 @@ names onto ``home.root``. The layout, with the member that names each entry::
     ├── ledger/outcomes.db                  outcome_ledger    the first answer per (decision, event)
     ├── consent/consent.db                  consent           consent per customer and channel
     ├── actions/actions.db                  actions           committed actions, history, outbox
-    ├── actions/offers/<writer>.db          offers            what each decision offered
+    ├── actions/offers/<writer>.db          offers            what decisions offered (+ journals)
     ├── actions/creatives.db                creatives         creatives and their review
     ├── deliveries/<channel>.jsonl          deliveries        the file connector's default
     ├── uplift_models/<name>.pkl            uplift_models     uplift models (and .sha256 files)

@@ -9,52 +9,137 @@ from __future__ import annotations
 
 import ctypes
 import json
+import threading
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
-from lightgbm.basic import _LIB, _c_str, _safe_call
+from lightgbm.basic import _LIB, _safe_call
 from statsmodels.stats.proportion import proportion_confint
 
 ORDER_VALUE_FILE = "order_value.txt"
 METADATA_FILE = "metadata.json"
 
 
-_SINGLE_THREAD = _c_str("num_threads=1")
-_DOUBLE_P = ctypes.POINTER(ctypes.c_double)
+_SINGLE_THREAD = b"num_threads=1"
+_PREDICT_NORMAL = 0  # C_API_PREDICT_NORMAL
+_FLOAT64 = 1  # C_API_DTYPE_FLOAT64
+_ROW_MAJOR = 1
+_DOUBLE = ctypes.sizeof(ctypes.c_double)
+_POINTER, _INT, _INT32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int32
+
+
+def _function(library: ctypes.CDLL, name: str, *argtypes) -> ctypes._CFuncPtr:
+    function = getattr(library, name)
+    function.argtypes, function.restype = list(argtypes), ctypes.c_int
+    return function
+
+
+# Function objects of our own (lightgbm's `_LIB` ones stay as it calls them). A batch goes
+# through a library handle that releases the GIL for the call's length; a row (microseconds)
+# through one that keeps it, so that a busy thread (a log flush) cannot take the GIL from a
+# decision in the middle of its scoring.
+_BATCHES, _ROWS = ctypes.CDLL(_LIB._name), ctypes.PyDLL(_LIB._name)
+_PREDICT_MATRIX = _function(
+    _BATCHES, "LGBM_BoosterPredictForMat",
+    _POINTER, _POINTER, _INT, _INT32, _INT32, _INT, _INT, _INT, _INT, ctypes.c_char_p,
+    _POINTER, _POINTER,
+)  # fmt: skip
+_FAST_INIT = _function(
+    _ROWS, "LGBM_BoosterPredictForMatSingleRowFastInit",
+    _POINTER, _INT, _INT, _INT, _INT, _INT32, ctypes.c_char_p, _POINTER,
+)  # fmt: skip
+# Untyped: called with pointers built once (`ctypes.c_void_p`), nothing to convert per call
+# (1.3 µs a call here, against 1.6 µs for one typed to take plain ints).
+_PREDICT_ROW = _ROWS.LGBM_BoosterPredictForMatSingleRowFast
+_PREDICT_ROW.restype = ctypes.c_int
+_FAST_FREE = _function(_ROWS, "LGBM_FastConfigFree", _POINTER)
+#: Up to this many candidates of one feature row, `ScoringModel.predict_candidates` makes one
+#: prepared single-row call per row; beyond, one matrix call per model, which parses its
+#: parameters and builds a predictor each time. Among the rest of a decision, scoring five
+#: candidates through matrix calls took 60 µs longer; at 20 the two were even, at 100 the
+#: matrix calls 60-150 µs faster (the decisions of load_tests/harness/core.py, run with one
+#: path, then the other).
+ROW_BY_ROW_MAX = 20
+
+
+class PreparedBooster:
+    """`booster.predict(design)`, single-threaded, through LightGBM's C API with everything
+    that does not change per call prepared once: the calls' argument types, the iteration
+    range, and a fast single-row configuration (`LGBM_BoosterPredictForMatSingleRowFastInit`).
+
+    Rows go through the same C++ predictor as `Booster.predict` (which ends in
+    `LGBM_BoosterPredictForMat`): the results are equal, not close (tests assert it).
+    Thread-safe: LightGBM serialises single-row calls on the booster.
+    """
+
+    def __init__(self, booster: lgb.Booster):
+        self.booster = booster  # keeps the handle alive
+        self._handle = booster._handle.value
+        self.columns = booster.num_feature()
+        self._iterations = booster.best_iteration if booster.best_iteration > 0 else -1
+        fast = ctypes.c_void_p()
+        _safe_call(
+            _FAST_INIT(
+                self._handle, _PREDICT_NORMAL, 0, self._iterations, _FLOAT64, self.columns,
+                _SINGLE_THREAD, ctypes.byref(fast),
+            )
+        )  # fmt: skip
+        self._fast = fast
+        weakref.finalize(self, _FAST_FREE, fast.value)
+        self._out_len = ctypes.c_int64(0)  # written by each call, read by none
+        self._out_len_address = ctypes.addressof(self._out_len)
+        self._out_len_pointer = ctypes.c_void_p(self._out_len_address)
+
+    def predict(self, design: np.ndarray) -> np.ndarray:
+        """One prediction per row of the (rows × columns) float64 `design`."""
+        data = self.checked(design)
+        out = np.empty(len(data), dtype=np.float64)
+        self.predict_into(data.ctypes.data, len(data), out.ctypes.data)
+        return out
+
+    def checked(self, design: np.ndarray) -> np.ndarray:
+        """`design` as a C-contiguous float64 matrix of the booster's columns (the C calls
+        read that many per row), or a ValueError."""
+        data = np.ascontiguousarray(design, dtype=np.float64)
+        if data.ndim != 2 or data.shape[1] != self.columns:
+            raise ValueError(f"expected a design of {self.columns} columns; got {data.shape}")
+        return data
+
+    def predict_into(self, design: int, rows: int, out: int) -> None:
+        """Predict `rows` rows of a C-contiguous float64 design at address `design` into the
+        float64s at address `out`: one matrix call."""
+        _safe_call(
+            _PREDICT_MATRIX(
+                self._handle, design, _FLOAT64, rows, self.columns, _ROW_MAJOR, _PREDICT_NORMAL,
+                0, self._iterations, _SINGLE_THREAD, self._out_len_address, out,
+            )
+        )  # fmt: skip
+
+    def predict_codes(
+        self,
+        row: np.ndarray,
+        row_pointer: ctypes.c_void_p,
+        codes: Sequence[int],
+        out: Sequence[ctypes.c_void_p],
+    ) -> None:
+        """For each action code, `row` (at `row_pointer`) with the code in its last column,
+        predicted by the prepared single-row call into the float64 at the next of `out`."""
+        call, fast, out_len = _PREDICT_ROW, self._fast, self._out_len_pointer
+        for code, target in zip(codes, out, strict=False):  # `out` may be longer
+            row[-1] = code
+            if call(fast, row_pointer, out_len, target):
+                _safe_call(-1)  # raises LightGBM's error
 
 
 def predict_rows(booster: lgb.Booster, design: np.ndarray) -> np.ndarray:
-    """`booster.predict(design, num_threads=1)`, through LightGBM's C API directly.
-
-    The same C call that `Booster.predict` ends in (LGBM_BoosterPredictForMat), without
-    its per-call Python set-up, which is more than half the cost for the few rows a
-    decision scores (33 µs against 76 µs for five rows here). Tests assert equality with
-    `Booster.predict`.
-    """
-    data = np.ascontiguousarray(design, dtype=np.float64)
-    rows, columns = data.shape
-    out = np.empty(rows, dtype=np.float64)
-    out_len = ctypes.c_int64(0)
-    iterations = booster.best_iteration if booster.best_iteration > 0 else -1
-    _safe_call(
-        _LIB.LGBM_BoosterPredictForMat(
-            booster._handle,
-            data.ctypes.data_as(_DOUBLE_P),
-            ctypes.c_int(1),  # C_API_DTYPE_FLOAT64
-            ctypes.c_int32(rows),
-            ctypes.c_int32(columns),
-            ctypes.c_int(1),  # row major
-            ctypes.c_int(0),  # C_API_PREDICT_NORMAL
-            ctypes.c_int(0),  # start iteration
-            ctypes.c_int(iterations),
-            _SINGLE_THREAD,
-            ctypes.byref(out_len),
-            out.ctypes.data_as(_DOUBLE_P),
-        )
-    )
-    return out
+    """`booster.predict(design, num_threads=1)`, through LightGBM's C API directly: without
+    `Booster.predict`'s per-call Python set-up, which is more than half the cost for the few
+    rows a decision scores (33 µs against 76 µs for five rows here)."""
+    return PreparedBooster(booster).predict(design)
 
 
 CONFIDENCE_LEVEL = 0.95
@@ -81,8 +166,10 @@ class CalibrationTable:
     _arrays: tuple[np.ndarray, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:  # arrays once, not per request
-        arrays = tuple(np.asarray(v) for v in (self.upper_edges, self.low, self.high))
-        object.__setattr__(self, "_arrays", arrays)
+        # The bins' (low, high), and once more the last bin's: where `searchsorted` puts what
+        # lies past the last edge (only NaN: the last edge is 1), so no clipping per request.
+        bounds = np.array([(*self.low, self.low[-1]), (*self.high, self.high[-1])])
+        object.__setattr__(self, "_arrays", (np.asarray(self.upper_edges), bounds))
 
     @classmethod
     def fit(cls, y: np.ndarray, p: np.ndarray, bins: int = 20) -> CalibrationTable:
@@ -102,10 +189,10 @@ class CalibrationTable:
             "high": list(self.high),
         }
 
-    def interval(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        edges, low, high = self._arrays
-        index = np.minimum(np.searchsorted(edges, p), len(edges) - 1)
-        return low[index], high[index]
+    def interval(self, p: np.ndarray) -> np.ndarray:
+        """The interval of each probability in `p`: a (2, n) array, its lows and highs."""
+        edges, bounds = self._arrays
+        return bounds.take(edges.searchsorted(p), axis=1)
 
 
 @dataclass
@@ -115,6 +202,25 @@ class ScoringModel:
     action_ids: tuple[str, ...]
     contract_version: str
     calibration: CalibrationTable
+    _boosters: tuple[PreparedBooster, PreparedBooster] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        self._boosters = (PreparedBooster(self.conversion), PreparedBooster(self.order_value))
+        columns = self._boosters[0].columns
+        if self._boosters[1].columns != columns:
+            raise ValueError("the conversion and order-value models take different columns")
+        # One candidate's design row and both models' answers for a decision's candidates,
+        # allocated once with pointers to them (taking an array's address costs 1 µs).
+        self._row = np.empty(columns, dtype=np.float64)
+        self._row_pointer = ctypes.c_void_p(self._row.ctypes.data)
+        self._answers = np.empty(2 * ROW_BY_ROW_MAX, dtype=np.float64)
+        answers = self._answers.ctypes.data
+        self._answer_pointers = tuple(
+            ctypes.c_void_p(answers + i * _DOUBLE) for i in range(len(self._answers))
+        )
+        self._lock = threading.Lock()  # the buffers: one decision at a time
 
     def predict(self, design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Conversion probability and order value given conversion, one per design row.
@@ -122,9 +228,40 @@ class ScoringModel:
         Single-threaded: serving replicas share two cores, and OpenMP's default of all cores
         costs more in thread start-up than a few rows gain.
         """
-        probability = predict_rows(self.conversion, design)
-        value = np.maximum(predict_rows(self.order_value, design), 0.0)
-        return probability, value
+        conversion, order_value = self._boosters
+        data = conversion.checked(design)
+        rows = len(data)
+        out = np.empty((2, rows), dtype=np.float64)  # both models' answers, one allocation
+        address, target = data.ctypes.data, out.ctypes.data
+        conversion.predict_into(address, rows, target)
+        order_value.predict_into(address, rows, target + rows * _DOUBLE)
+        probability, value = out
+        return probability, np.maximum(value, 0.0, out=value)
+
+    def predict_candidates(
+        self, features: np.ndarray, codes: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`predict(design_matrix(features, codes))` for one feature row and at most
+        `ROW_BY_ROW_MAX` action codes: the row is written once into a buffer, each code in
+        its last column, and both models predict it there (the design matrix, the two
+        arrays' addresses and the matrix calls' set-up are not needed)."""
+        conversion, order_value = self._boosters
+        rows = len(codes)
+        if features.shape != (conversion.columns - 1,) or rows > ROW_BY_ROW_MAX:
+            raise ValueError(
+                f"expected {conversion.columns - 1} features and at most {ROW_BY_ROW_MAX} "
+                f"codes; got {features.shape} and {rows}"
+            )
+        row, pointer, answers = self._row, self._row_pointer, self._answer_pointers
+        with self._lock:
+            row[:-1] = features
+            # One model's rows after the other's: each model's trees stay in the cache for
+            # its rows (interleaved, the two evict each other).
+            conversion.predict_codes(row, pointer, codes, answers)
+            order_value.predict_codes(row, pointer, codes, answers[rows:])
+            out = self._answers[: 2 * rows].copy()
+        probability, value = out[:rows], out[rows:]
+        return probability, np.maximum(value, 0.0, out=value)
 
     def save_companions(self, directory: Path) -> Path:
         """Write what MLflow's LightGBM flavour does not carry: the order-value booster and

@@ -1,6 +1,6 @@
 """Run one floor topology on Ray Serve until SIGTERM or SIGINT, then shut Serve and Ray down:
 
-    .venv/bin/python load_tests/floor/run_serve.py {F|C2|C4} --port 8000 [--replicas 1]
+    .venv/bin/python load_tests/floor/run_serve.py {F|C2|C3|C4} --port 8000 [--replicas 1]
         [--replica-cpus 0.25] [--ray-temp DIR]
 
 The Serve mode comes from the environment, as for ``liftgate serve``

@@ -1,7 +1,10 @@
-"""The floor on Ray Serve, in three topologies of thin deployments over workload.py:
+"""The floor on Ray Serve, in four topologies of thin deployments over workload.py:
 
 - ``F``: fused, the whole request in the FastAPI ingress replica;
 - ``C2``: the ingress (features, argmax) calls a scoring deployment;
+- ``C3``: the ingress calls a features deployment, then a scoring deployment, and takes
+  the argmax itself: the deployments and hops of liftgate's ``composed`` topology
+  (serving/ray_app.py), each back end one replica;
 - ``C4``: ingress → features → scorer → allocator, chained handle calls.
 """
 
@@ -13,7 +16,7 @@ from pydantic import BaseModel
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-TOPOLOGIES = ("F", "C2", "C4")
+TOPOLOGIES = ("F", "C2", "C3", "C4")
 LOGGING = {"enable_access_log": False, "log_level": "WARNING"}  # as the liftgate app's
 READY = {"ready": True}
 
@@ -85,6 +88,25 @@ class Ingress2:
         return READY
 
 
+composed3_app = FastAPI()
+
+
+@serve.deployment
+@serve.ingress(composed3_app)
+class Ingress3:
+    def __init__(self, features: DeploymentHandle, scorer: DeploymentHandle) -> None:
+        self.features, self.scorer = features, scorer
+
+    @composed3_app.post("/score")
+    async def score(self, request: Request) -> dict:
+        features = await self.features.remote(request.customer_id)
+        return workload.allocate(await self.scorer.remote(features))
+
+    @composed3_app.get("/readyz")
+    async def readyz(self) -> dict:
+        return READY
+
+
 composed4_app = FastAPI()
 
 
@@ -116,6 +138,9 @@ def build(topology: str, replicas: int, replica_cpus: float) -> Any:
         return Fused.options(**ingress).bind()
     if topology == "C2":
         return Ingress2.options(**ingress).bind(Scorer.options(**options).bind())
+    if topology == "C3":
+        back_ends = (Features, Scorer)
+        return Ingress3.options(**ingress).bind(*(d.options(**options).bind() for d in back_ends))
     if topology == "C4":
         back_ends = (Features, Scorer, Allocator)
         return Ingress4.options(**ingress).bind(*(d.options(**options).bind() for d in back_ends))

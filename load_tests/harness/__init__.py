@@ -14,6 +14,10 @@ on ``sys.path`` when a script there runs). One concept a module:
 - ``steady_load``: a steady-rate load thread that records each answer;
 - ``request_mix``: the bodies of POST /v1/decide (also the locustfile's);
 - ``homes``: the online store of a throw-away LIFTGATE_HOME;
+- ``config_copy``: a configuration copy with settings of serving.yaml changed;
+- ``fsync``, ``catalogue``: the logs' fsync policy, the number of candidates as variables;
+- ``targets``: issue 14's targets as ratios to the floor, checked on a run's results;
+- ``core``, ``shell``: the decision in process, and the HTTP shell around it;
 - ``metrics``: the stage histogram from each replica's /metrics;
 - ``stats``: percentiles and spreads;
 - ``tables``: progress lines, formatted values and aligned tables.

@@ -2,9 +2,8 @@
 ``serving.decision_log.fsync`` set, and the cost of each policy beside ``off``.
 
 A server started with ``LIFTGATE_CONFIG_DIR`` set to :func:`config_with_fsync`'s directory
-logs with that policy (uvicorn's ``serving.local:app_from_env`` and ``liftgate serve``,
-whose replicas get the same directory); :func:`cost_rows` lines the runs of one server and
-client count up against the same run with ``off`` (experiments/logs/group_commit.py).
+logs with that policy (harness.config_copy); :func:`cost_rows` lines the runs of one server
+and client count up against the same run with ``off`` (experiments/logs/group_commit.py).
 
 >>> runs = [{"name": "ray-fused", "clients": 8, "fsync": f, "p50_ms": p50, "p95_ms": p95,
 ...          "rps": rps, "stages_ms": {"log": log}}
@@ -16,12 +15,10 @@ client count up against the same run with ``off`` (experiments/logs/group_commit
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from harness.config_copy import config_copy
 from harness.tables import fmt
 
 COST_HEADER = ("name", "clients", "fsync", "p50 ms", "p95 ms", "req/s", "log stage ms",
@@ -30,13 +27,7 @@ COST_HEADER = ("name", "clients", "fsync", "p50 ms", "p95 ms", "req/s", "log sta
 
 def config_with_fsync(work: Path, source: Path, policy: str) -> Path:
     """A copy of the configuration directory `source` in `work` whose logs fsync by `policy`."""
-    target = work / f"configs-fsync-{policy}"
-    shutil.copytree(source, target)
-    serving = target / "serving.yaml"
-    document = yaml.safe_load(serving.read_text())
-    document.setdefault("decision_log", {})["fsync"] = policy
-    serving.write_text(yaml.safe_dump(document, sort_keys=False))
-    return target
+    return config_copy(work, source, f"fsync-{policy}", {"decision_log": {"fsync": policy}})
 
 
 def cost_rows(runs: list[dict[str, Any]]) -> list[tuple[str, ...]]:

@@ -52,3 +52,13 @@ def encoded_bodies(customer_ids: list[str], count: int, seed: int = 7) -> list[s
         )
         for i in range(count)
     ]
+
+
+def customer_only_bodies(customer_ids: list[str], count: int, seed: int = 7) -> list[str]:
+    """`count` bodies of a customer id alone (no candidate list: every action of the
+    catalogue is a candidate), drawn from `customer_ids` with a fixed seed."""
+    rng = random.Random(seed)
+    return [
+        json.dumps({"customer_id": rng.choice(customer_ids)}, separators=(",", ":"))
+        for _ in range(count)
+    ]

@@ -65,4 +65,27 @@ def test_unit_draw_is_a_pure_uniform_function_of_the_key() -> None:
 
 
 def test_ranked_order_is_best_first_and_stable() -> None:
-    assert ranked_order(np.array([1.0, 2.0, 2.0, 0.0])).tolist() == [1, 2, 0, 3]
+    assert ranked_order(np.array([1.0, 2.0, 2.0, 0.0])) == [1, 2, 0, 3]
+
+
+@given(
+    st.lists(st.floats(-9, 9, allow_nan=False), min_size=1, max_size=8),
+    st.floats(0, 1),
+    st.floats(0, 1, exclude_max=True),
+)
+def test_the_served_choices_pi_is_the_vectorised_pi_exactly(ev, epsilon, draw) -> None:
+    """One decision's π (plain Python) and the vectorised π (NumPy) are the same IEEE
+    divisions and additions of the same numbers: equal, not close."""
+    choice = epsilon_greedy(ev, epsilon, draw)
+    assert choice.propensities == epsilon_greedy_propensities(np.array([ev]), epsilon)[0].tolist()
+    assert choice.index == epsilon_greedy(np.array(ev), epsilon, draw).index
+
+
+@given(st.lists(st.sampled_from([0.0, -0.0, 1.5, -2.0, 3.0, np.inf, np.nan]), max_size=8))
+def test_the_order_and_the_greedy_choice_are_numpys(ev) -> None:
+    """Ties, signed zeros, infinities and NaN ranked and taken as `np.argsort(-ev, stable)`
+    and `np.argmax` take them."""
+    values = np.array(ev, dtype=np.float64)
+    assert ranked_order(ev) == np.argsort(-values, kind="stable").tolist()
+    if ev:
+        assert epsilon_greedy(ev, 0.0, 0.0).index == int(np.argmax(values))

@@ -22,6 +22,24 @@ def test_unknown_customer_gets_contract_defaults(store: OnlineStore) -> None:
     assert found.repairs.by_kind()["missing"] == len(store.contract.names)
 
 
+def test_unknown_customers_are_encoded_once_each_lookup_its_own_copy(store: OnlineStore) -> None:
+    """What the store encoded at load for customers it does not know is what encoding no
+    attributes gives now; a lookup may change its arrays and repairs without changing the
+    next one's."""
+    first = store.lookup("nobody")
+    fresh = store.encode({}, cold_start=True)
+    np.testing.assert_array_equal(first.features, fresh.features)
+    np.testing.assert_array_equal(first.eligible, fresh.eligible)
+    assert first.repairs.counts == fresh.repairs.counts
+    first.features[:] = -1
+    first.eligible[:] = False
+    first.repairs.add("device", "missing", 5)
+    second = store.lookup("someone else")
+    np.testing.assert_array_equal(second.features, fresh.features)
+    np.testing.assert_array_equal(second.eligible, fresh.eligible)
+    assert second.repairs.counts == fresh.repairs.counts
+
+
 def test_request_context_goes_through_the_contract_and_eligibility(
     device_store: OnlineStore, world
 ) -> None:
