@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from clocks import ManualClock  # tests/, beside conftest.py
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -36,19 +37,9 @@ REQUESTS = {
 }
 
 
-class Clock:
-    """Monotonic time that a test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
@@ -57,7 +48,7 @@ def keys(tmp_path) -> KeyStore:
 
 
 @pytest.fixture
-def api(make_service, keys: KeyStore, clock: Clock):
+def api(make_service, keys: KeyStore, clock: ManualClock):
     """The API behind keys read from `keys`, its key ring and buckets on `clock`: 3 requests
     per key at once, then one a second."""
     api = create_api()

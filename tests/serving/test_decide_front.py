@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+from clocks import ManualClock  # tests/, beside conftest.py
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
@@ -25,14 +26,6 @@ from serving.rate_limit import TokenBuckets
 
 MAX_BODY = 2_048
 DECIDE = {"customer_id": "c0000003"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -234,7 +227,7 @@ def counted(service) -> dict[tuple[str, str], float]:
 
 
 def test_a_key_over_its_rate_gets_429_from_the_front(client, api, keys, tmp_path) -> None:
-    clock = Clock()
+    clock = ManualClock()
     api.state.access = access(Home(tmp_path), burst=3, clock=clock)
     request = scope(headers=bearer(keys[APP]))
     statuses = [exchange(client, api, dict(request), body(DECIDE)).status for _ in range(4)]
