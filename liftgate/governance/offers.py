@@ -13,9 +13,9 @@ ever contend for a lock:
   moves each journal into it in one statement, every `MOVE_INTERVAL_S` or `MOVE_EVERY`
   offers, then deletes the journal.
 
-An INSERT a decision cost 20 µs here (eight system calls: SQLite's locks and a 4 KiB WAL
-frame for a 100-byte row); the journal's append costs 3.3 µs (README, Serving: the decision
-core in process).
+An INSERT a decision cost 22–27 µs here (eight system calls: SQLite's locks and a 4 KiB WAL
+frame for a 100-byte row); the journal's append costs 3 µs (``cd load_tests &&
+../.venv/bin/python -m harness.pieces --home DIR``).
 
 A reader (the action service, on every replica) searches every shard, keeps its connections,
 and lists the directory again when an id is not found, so a shard created since is seen; for

@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from serving.metrics import _LATENCY_BUCKETS, STAGES, ServingMetrics
+from serving.metrics import LATENCY_BUCKETS, STAGES, ServingMetrics
 
 # Bucket bounds themselves (a bound counts in its own bucket), between them, past the last.
 SECONDS = [0.0, 0.0001, 0.0002, 0.00020001, 0.0005, 0.003, 0.5, 0.7, 12.0]
@@ -28,7 +28,7 @@ def test_the_stage_histogram_exports_what_a_prometheus_histogram_would() -> None
         "liftgate_stage_seconds",
         "Latency of each /v1/decide stage",
         ["stage"],
-        buckets=_LATENCY_BUCKETS,
+        buckets=LATENCY_BUCKETS,
         registry=registry,
     )
     for i, seconds in enumerate(SECONDS * 3):
