@@ -6,14 +6,16 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from configs.journey_schema import JourneyConfig
 from configs.schema import (
+    NO_CHANNEL,
     ActionsConfig,
     ExperimentConfig,
     FeaturesConfig,
@@ -37,14 +39,36 @@ class ConfigError(ValueError):
         super().__init__("\n".join(problems))
 
 
-def _describe(error: dict) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+#: A problem line of a model validator that names its own key, relative to the model.
+_KEYED = re.compile(r"^([A-Za-z_][\w.]*): (.+)$", re.DOTALL)
+
+
+def _describe(error: dict) -> list[str]:
+    """One `key: problem` line per problem of a pydantic error.
+
+    A model validator may report several problems, one a line, each starting with the key
+    it is about (`steps.3.branch.0.goto: expected …`); that key is joined to the model's own
+    location, so every line names its key once.
+
+    >>> _describe({"loc": (), "type": "value_error", "input": {},
+    ...            "msg": "Value error, steps.3.goto: expected a step id\\narms: sum to 1"})
+    ['steps.3.goto: expected a step id', 'arms: sum to 1']
+    """
+    location = [str(part) for part in error["loc"]]
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (not in the schema)"
     found = error.get("input")
-    found_text = "" if isinstance(found, dict) else f"; found {found!r}"
-    return f"{key}: {message}{found_text}"
+    lines = []
+    for line in message.split("\n"):
+        keyed = _KEYED.match(line)
+        parts = [*location, keyed.group(1)] if keyed else location
+        problem = keyed.group(2) if keyed else line
+        # Validators that already say what they found (parse_duration) are not repeated.
+        if not isinstance(found, dict) and "found " not in problem:
+            problem += f"; found {found!r}"
+        lines.append(f"{'.'.join(parts) or '(top level)'}: {problem}")
+    return lines
 
 
 def load_file(path: Path, model: type[M]) -> M:
@@ -62,7 +86,9 @@ def load_file(path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(raw, context={"file": str(path)})
     except ValidationError as exc:
-        raise ConfigError([f"{path}: {_describe(e)}" for e in exc.errors()]) from None
+        raise ConfigError(
+            [f"{path}: {line}" for e in exc.errors() for line in _describe(e)]
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -76,10 +102,15 @@ class LiftgateConfig:
     serving: ServingConfig
     experiments: dict[str, ExperimentConfig]
     rollouts: dict[str, RolloutConfig]
+    journeys: dict[str, JourneyConfig]
+    #: `folder/name` → the file a named config was read from (its stem need not be the name).
+    files: dict[str, Path] = field(default_factory=dict)
 
 
-def _load_named(directory: Path, folder: str, model: type[M]) -> tuple[dict[str, M], list[str]]:
-    """Every `folder/*.yaml` as `model`, by its `name`."""
+def _load_named(
+    directory: Path, folder: str, model: type[M], files: dict[str, Path]
+) -> tuple[dict[str, M], list[str]]:
+    """Every `folder/*.yaml` as `model`, by its `name`; each file noted in `files`."""
     loaded: dict[str, M] = {}
     problems: list[str] = []
     for path in sorted((directory / folder).glob("*.yaml")):
@@ -91,6 +122,7 @@ def _load_named(directory: Path, folder: str, model: type[M]) -> tuple[dict[str,
         if item.name in loaded:
             problems.append(f"{path}: name: {item.name!r} is already defined by another file")
         loaded[item.name] = item
+        files[f"{folder}/{item.name}"] = path
     return loaded, problems
 
 
@@ -145,11 +177,38 @@ def _rollout_problems(config: LiftgateConfig) -> list[str]:
     return problems
 
 
+def _journey_problems(config: LiftgateConfig) -> list[str]:
+    """A journey's candidates are actions of actions.yaml; its entry consent is a channel."""
+    actions = sorted(a.id for a in config.actions.actions)
+    channels = sorted(
+        ({a.channel for a in config.actions.actions} | set(config.actions.channels)) - {NO_CHANNEL}
+    )
+    problems = []
+    for name, journey in config.journeys.items():
+        path = config.files.get(f"journeys/{name}", config.directory / "journeys")
+        if journey.entry.consent is not None and journey.entry.consent not in channels:
+            problems.append(
+                f"{path}: entry.consent: expected a channel of actions.yaml {channels}; "
+                f"found {journey.entry.consent!r}"
+            )
+        for i, step in enumerate(journey.steps):
+            unknown = [
+                c for c in (step.decide and step.decide.candidates) or () if c not in actions
+            ]
+            if unknown:
+                problems.append(
+                    f"{path}: steps.{i}.decide.candidates: expected action ids of actions.yaml "
+                    f"{actions}; found {unknown}"
+                )
+    return problems
+
+
 def _cross_check(config: LiftgateConfig) -> list[str]:
     """Rules that span files: eligibility rules must name contract features and values;
-    experiments must name actions, features and model aliases that exist."""
+    experiments and journeys must name actions, features, channels and model aliases that
+    exist."""
     specs = {f.name: f for f in config.features.features}
-    problems = _experiment_problems(config) + _rollout_problems(config)
+    problems = _experiment_problems(config) + _rollout_problems(config) + _journey_problems(config)
     path = config.directory / "actions.yaml"
     for i, action in enumerate(config.actions.actions):
         for j, rule in enumerate(action.eligibility):
@@ -226,13 +285,22 @@ def load_config(
             loaded[key] = load_file(directory / filename, model)
         except ConfigError as exc:
             problems.extend(exc.problems)
-    experiments, experiment_problems = _load_named(directory, "experiments", ExperimentConfig)
-    rollouts, rollout_problems = _load_named(directory, "rollouts", RolloutConfig)
-    problems.extend(experiment_problems + rollout_problems)
+    files: dict[str, Path] = {}
+    experiments, experiment_problems = _load_named(
+        directory, "experiments", ExperimentConfig, files
+    )
+    rollouts, rollout_problems = _load_named(directory, "rollouts", RolloutConfig, files)
+    journeys, journey_problems = _load_named(directory, "journeys", JourneyConfig, files)
+    problems.extend(experiment_problems + rollout_problems + journey_problems)
     if problems:
         raise ConfigError(problems)
     config = LiftgateConfig(
-        directory=directory, experiments=experiments, rollouts=rollouts, **loaded
+        directory=directory,
+        experiments=experiments,
+        rollouts=rollouts,
+        journeys=journeys,
+        files=files,
+        **loaded,
     )
     problems = _cross_check(config) + [p for check in checks for p in check(config)]
     if problems:

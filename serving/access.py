@@ -2,7 +2,8 @@
 
 | path | who |
 | --- | --- |
-| ``POST /v1/decide``, ``/v1/outcomes``, ``/v1/actions``; ``PUT /v1/consent/…`` | ``app`` |
+| ``POST /v1/decide``, ``/v1/outcomes``, ``/v1/actions``, ``/v1/events`` | ``app`` |
+| ``PUT /v1/consent/…`` | ``app`` |
 | ``GET /v1/actions/…`` (an action's status and history) | ``app``, ``operator`` or ``admin`` |
 | ``GET /v1/canary`` (the rollout split a replica serves) | ``operator`` or ``admin`` |
 | ``GET /metrics`` | ``admin`` |
@@ -65,6 +66,7 @@ ROUTE_ROLES: Final[Mapping[str, frozenset[str] | None]] = {
     "/readyz": None,
     "/v1/decide": frozenset({APP}),
     "/v1/outcomes": frozenset({APP}),
+    "/v1/events": frozenset({APP}),
     "/v1/actions": frozenset({APP}),
     "/v1/actions/": frozenset({APP, OPERATOR, ADMIN}),
     "/v1/consent/": frozenset({APP}),

@@ -121,8 +121,10 @@ class ActionService:
         home: Home,
         metrics: ServingMetrics,
         log: LogWriter[ActionRecord] | None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> ActionService:
-        """A replica's service over the stores under `home`, logging to `log`."""
+        """A replica's service over the stores under `home`, logging to `log`; checked on
+        `clock` (default: the wall clock)."""
         return cls(
             actions=config.actions,
             settings=config.serving.actions,
@@ -135,6 +137,7 @@ class ActionService:
             audit_log=home.audit_log,
             pseudonyms=Pseudonyms.for_home(home),
             metrics=metrics,
+            clock=clock or utc_now,
         )
 
     def _data(self, request: ActionRequest) -> ActionRequestData:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    WithJsonSchema,
+)
 
 from configs.loader import LiftgateConfig
 from configs.schema import EVENT_NAME_PATTERN, ChannelName, FeatureSpec
@@ -278,6 +287,72 @@ class ChannelConsent(BaseModel):
 class ConsentResponse(BaseModel):
     customer_id: str
     channels: dict[str, ChannelConsent]
+
+
+#: An event type, as journey triggers name them (configs/journey_schema.py).
+EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_-]*$"
+MAX_PROPERTY_TEXT = 1024
+
+
+def _event_property(value: Any) -> str | int | float | bool:
+    """A scalar, checked in one step: a bad value is one error naming the property, not
+    one per type it could have been."""
+    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    if isinstance(value, str) and len(value) <= MAX_PROPERTY_TEXT:
+        return value
+    raise ValueError(
+        f"expected text (at most {MAX_PROPERTY_TEXT} characters), a finite number or "
+        f"true/false; got {type(value).__name__}"
+    )
+
+
+#: A property of a customer event: a scalar.
+EventProperty = Annotated[
+    str | int | float | bool,
+    PlainValidator(_event_property),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "maxLength": MAX_PROPERTY_TEXT},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
+        }
+    ),
+]
+
+
+class EventRequest(BaseModel):
+    """`POST /v1/events`: something a customer did, kept once per `event_id`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        description="The app's id of the event: a repeat is accepted once (`duplicate: true`)."
+    )
+    customer_id: Annotated[str, Field(min_length=1, max_length=128)]
+    type: Annotated[str, Field(pattern=EVENT_TYPE_PATTERN, max_length=64)] = Field(
+        description="What happened, e.g. cart_abandoned, purchase, unsubscribe."
+    )
+    properties: Annotated[
+        dict[Annotated[str, Field(min_length=1, max_length=64)], EventProperty],
+        Field(max_length=64),
+    ] = Field(default_factory=dict, description="Scalars only: text, numbers, true/false.")
+    ts: Timestamp | None = Field(
+        None,
+        description=(
+            "When it happened (default: now), with zone: not after now by more than the "
+            "allowed clock skew, nor older than the maximum age (serving.yaml `outcomes`)."
+        ),
+    )
+
+
+class EventAccepted(BaseModel):
+    event_id: str
+    accepted: bool
+    duplicate: bool = Field(description="True: an event with this id was taken before.")
+    ts: str = Field(description="When the event kept under this id happened (the first one).")
 
 
 class FieldError(BaseModel):

@@ -7,10 +7,12 @@ picks up a new champion when the registry alias moves.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +22,7 @@ from configs.loader import LiftgateConfig
 from configs.schema import DecisionLogSettings
 from experiments.canary import CanarySplit
 from experiments.canary_state import read_split
-from experiments.logs.schema import ActionRecord, DecisionRecord, OutcomeRecord
+from experiments.logs.schema import ActionRecord, DecisionRecord, EventRecord, OutcomeRecord
 from experiments.logs.writer import LogWriter
 from experiments.router import ExperimentRouter
 from experiments.state import read_state, router_from_state
@@ -34,6 +36,7 @@ from liftgate.governance.offers import OfferIndex
 from serving.actions import ActionService
 from serving.arm_policies import ArmPolicies, default_providers
 from serving.decision_ids import DecisionIds
+from serving.events import EventService
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup, OnlineStore
 from serving.outcome_ledger import OutcomeLedger
@@ -291,6 +294,7 @@ def build_service(
     stages=None,
     wait_s: float = READY_WAIT_S,
     watch_canary: bool = True,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> tuple[DecisionService, Components]:
     """A DecisionService whose stages run in this process, or remotely through `stages`
     (an object with async `fetch`, `score` and `ready`, e.g. Ray Serve handles).
@@ -330,14 +334,30 @@ def build_service(
         remote_scoring=not local,
         outcome_rules=OutcomeRules(settings.outcomes),
         offers=OfferIndex.writer(home.offers),
+        clock=clock,
     )
     return service, components
 
 
 def build_action_service(
-    config: LiftgateConfig, home: Home, metrics: ServingMetrics
+    config: LiftgateConfig,
+    home: Home,
+    metrics: ServingMetrics,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> ActionService:
     """The replica's `ActionService` (POST /v1/actions), its action log opened like the
     decision log and counted in `metrics` (the decision service's: one /metrics)."""
     log = open_log(config.serving.decision_log, metrics, home.action_log, ActionRecord)
-    return ActionService.for_home(config, home, metrics, log)
+    return ActionService.for_home(config, home, metrics, log, clock)
+
+
+def build_event_service(
+    config: LiftgateConfig,
+    home: Home,
+    metrics: ServingMetrics,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> EventService:
+    """The replica's `EventService` (POST /v1/events), its event log opened like the
+    decision log and counted in `metrics` (the decision service's: one /metrics)."""
+    log = open_log(config.serving.decision_log, metrics, home.event_log, EventRecord)
+    return EventService.for_home(config, home, metrics, log, clock)

@@ -1,13 +1,14 @@
 """The HTTP layer: validation and translation only; decisions are `DecisionService`'s,
-commits of actions `ActionService`'s (their routes: serving/actions_http.py).
+commits of actions `ActionService`'s (their routes: serving/actions_http.py), customer
+events `EventService`'s (serving/events_http.py).
 
 `api_for(config)` builds the FastAPI app (`create_api` with the configured body-size limit,
 action ids and action TTL) that a Ray Serve ingress replica serves and that the plain
-uvicorn baseline runs; the host attaches the services as `app.state.service` and
-`app.state.actions` (uvicorn) or with `install` (a Ray Serve replica). The app answers
-POST /v1/decide ahead of its middleware and router (serving/decide_http.py); every other
-request passes the middleware — API keys outermost, then the body-size limit — and the
-router.
+uvicorn baseline runs; the host attaches the services as `app.state.service`,
+`app.state.actions` and `app.state.events` (uvicorn) or with `install` (a Ray Serve
+replica). The app answers POST /v1/decide ahead of its middleware and router
+(serving/decide_http.py); every other request passes the middleware — API keys outermost,
+then the body-size limit — and the router.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from serving.api_models import (
 from serving.bodies import LOG_UNAVAILABLE, BodySizeLimit, json_body, parse_body, request_body
 from serving.consent_http import ConsentUpdates, add_consent_routes
 from serving.decide_http import DecideFrontAPI, decide_answer
+from serving.events import EventService
+from serving.events_http import add_event_routes
 from serving.service import DecisionService, InvalidRequest
 
 METRICS_TYPE = "text/plain; version=0.0.4"  # Prometheus' text exposition format
@@ -43,6 +46,7 @@ _installed: DecisionService | None = None
 _installed_access: Access | None = None
 _installed_actions: ActionService | None = None
 _installed_consent: ConsentUpdates | None = None
+_installed_events: EventService | None = None
 
 
 def install(
@@ -50,13 +54,15 @@ def install(
     access: Access,
     actions: ActionService | None = None,
     consent: ConsentUpdates | None = None,
+    events: EventService | None = None,
 ) -> None:
-    """Serve `service` (and `actions`, and `consent` changes) from this process's API,
-    behind `access`. Ray Serve hands the ingress a copy of the FastAPI app, so its
-    `app.state` is not the replica's; these globals are."""
+    """Serve `service` (and `actions`, `consent` changes and customer `events`) from this
+    process's API, behind `access`. Ray Serve hands the ingress a copy of the FastAPI app,
+    so its `app.state` is not the replica's; these globals are."""
     global _installed, _installed_access, _installed_actions, _installed_consent
+    global _installed_events
     _installed, _installed_access = service, access
-    _installed_actions, _installed_consent = actions, consent
+    _installed_actions, _installed_consent, _installed_events = actions, consent, events
 
 
 def _service(request: Request) -> DecisionService:
@@ -76,6 +82,11 @@ def _actions(request: Request) -> ActionService | None:
 def _consent(request: Request) -> ConsentUpdates | None:
     """`app.state.consent` (uvicorn) or `install`'s; None: consent is not taken here."""
     return getattr(request.app.state, "consent", None) or _installed_consent
+
+
+def _events(request: Request) -> EventService | None:
+    """`app.state.events` (uvicorn) or `install`'s; None: events are not taken here."""
+    return getattr(request.app.state, "events", None) or _installed_events
 
 
 def _caller(request: Request) -> str:
@@ -115,7 +126,7 @@ def create_api(
 
     @api.exception_handler(LogUnavailable)
     async def log_unavailable(request: Request, _: LogUnavailable) -> JSONResponse:
-        """A decision or outcome that cannot be logged durably is not acknowledged."""
+        """A decision, outcome or event that cannot be logged durably is not acknowledged."""
         endpoint = request.url.path.rsplit("/", 1)[-1]
         _service(request).metrics.requests.labels(endpoint, "503").inc()
         detail = "the log cannot be written now: not acknowledged, retry later"
@@ -155,6 +166,7 @@ def create_api(
 
     add_action_routes(api, _actions, _caller, action_schema)  # POST, GET /v1/actions
     add_consent_routes(api, _consent, _caller)  # PUT /v1/consent/{customer_id}
+    add_event_routes(api, _events)  # POST /v1/events
 
     @api.get("/healthz")
     async def healthz(request: Request) -> dict:

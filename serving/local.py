@@ -13,7 +13,12 @@ from fastapi import FastAPI
 from configs.loader import LiftgateConfig, load_config
 from liftgate.core.home import Home
 from serving.access import Access
-from serving.components import READY_WAIT_S, build_action_service, build_service
+from serving.components import (
+    READY_WAIT_S,
+    build_action_service,
+    build_event_service,
+    build_service,
+)
 from serving.consent_http import ConsentUpdates
 from serving.http import api_for
 
@@ -29,11 +34,13 @@ def create_local_app(config: LiftgateConfig, home: Home, wait_s: float = READY_W
         app.state.service = service
         app.state.actions = build_action_service(config, home, service.metrics)
         app.state.consent = ConsentUpdates.for_home(home)
+        app.state.events = build_event_service(config, home, service.metrics)
         try:
             yield
         finally:
             app.state.actions.close()
             app.state.consent.close()
+            app.state.events.close()
             service.close()
             components.close()
 

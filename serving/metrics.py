@@ -100,6 +100,12 @@ class ServingMetrics:
             ["status", "check"],
             registry=self.registry,
         )
+        self.events = Counter(
+            "liftgate_events",
+            "POST /v1/events: customer events taken, by result (new, duplicate)",
+            ["result"],
+            registry=self.registry,
+        )
         self._repairs: dict[tuple[str, str], Counter] = {}
         self.observe = self.stage_seconds.observe  # (stage, seconds): one call, not two
 

@@ -20,7 +20,13 @@ from experiments.canary import CanarySplit
 from liftgate.core.home import Home
 from liftgate.core.scoring import Scores, score_batch
 from serving.access import Access
-from serving.components import READY_WAIT_S, Components, build_action_service, build_service
+from serving.components import (
+    READY_WAIT_S,
+    Components,
+    build_action_service,
+    build_event_service,
+    build_service,
+)
 from serving.consent_http import ConsentUpdates
 from serving.http import api_for, install
 from serving.metrics import ServingMetrics
@@ -48,7 +54,8 @@ class DecisionIngress:
         access = Access.for_home(config.serving.auth, home)
         access.announce()
         self.consent = ConsentUpdates.for_home(home)
-        install(self.service, access, self.actions, self.consent)
+        self.events = build_event_service(config, home, self.service.metrics)
+        install(self.service, access, self.actions, self.consent, self.events)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Serve calls it once `__init__` has run: the API as the replica's configuration
@@ -64,6 +71,7 @@ class DecisionIngress:
     def __del__(self):  # Serve calls it on graceful shutdown: flush the logs
         self.actions.close()
         self.consent.close()
+        self.events.close()
         self.service.close()
         self.components.close()
 

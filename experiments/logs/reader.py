@@ -1,9 +1,10 @@
 """Reading the logs, and attributing outcomes to decisions (Arrow compute, no Python loops).
 
-:func:`read_decisions` / :func:`read_outcomes` / :func:`read_actions` read a log's dataset,
-optionally a time range of it, as an Arrow table of its schema; :func:`join_outcomes`
-attributes outcomes to decisions, :func:`orphan_outcomes` returns the outcomes whose
-decision is not in the log, and :func:`find_decision` looks one decision up as a record
+:func:`read_decisions` / :func:`read_outcomes` / :func:`read_actions` / :func:`read_events`
+read a log's dataset, optionally a time range of it, as an Arrow table of its schema (events
+once per id); :func:`join_outcomes` attributes outcomes to decisions,
+:func:`orphan_outcomes` returns the outcomes whose decision is not in the log, and
+:func:`find_decision` looks one decision up as a record
 (:func:`decision_ids_of`, the ids of one customer's).
 
 >>> import datetime as dt
@@ -32,6 +33,7 @@ from experiments.logs.schema import (
     ACTION_SCHEMA,
     CONVERSION_EVENT,
     DECISION_SCHEMA,
+    EVENT_SCHEMA,
     OUTCOME_SCHEMA,
     PARTITION_COLUMN,
     REVENUE_EVENT,
@@ -66,6 +68,21 @@ def read_actions(
     """Action commits and delivery attempts in ``directory`` (``home.action_log``) with
     ``start <= ts < end``: what was actually sent, for reports and OPE."""
     return _read_log(directory, ACTION_SCHEMA, start, end)
+
+
+def read_events(
+    directory: Path, start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> pa.Table:
+    """Customer events in ``directory`` (``home.event_log``) with ``start <= ts < end``, once
+    per ``event_id``: the first received (two requests racing with a new id may both log it,
+    serving/events.py), in the order received."""
+    events = _read_log(directory, EVENT_SCHEMA, start, end)
+    if events.num_rows == 0:
+        return events
+    ordered = events.sort_by([("received_ts", "ascending"), ("event_id", "ascending")])
+    numbered = ordered.append_column("__row__", pa.array(range(ordered.num_rows), pa.int64()))
+    first = numbered.group_by("event_id").aggregate([("__row__", "min")])["__row___min"]
+    return ordered.take(pc.take(first, pc.sort_indices(first)))
 
 
 def find_decision(directory: Path, decision_id: str) -> DecisionRecord | None:

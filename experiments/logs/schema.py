@@ -1,8 +1,9 @@
-"""The records of the decision, outcome and action logs, and the Arrow schemas derived from
-them.
+"""The records of the decision, outcome, action and event logs, and the Arrow schemas derived
+from them.
 
 A :class:`DecisionRecord` is one ``POST /v1/decide`` answer, an :class:`OutcomeRecord` one
-reported outcome, an :class:`ActionRecord` one commit or delivery attempt of an action.
+reported outcome, an :class:`ActionRecord` one commit or delivery attempt of an action, an
+:class:`EventRecord` one customer event taken by ``POST /v1/events``.
 Their dataclass fields are the one definition of the log columns: :func:`arrow_schema`
 turns each field's name and type into an Arrow field (``str`` → string, ``float`` →
 float64, ``int`` → int64, ``bool`` → bool, ``datetime`` → UTC timestamp in µs,
@@ -138,6 +139,20 @@ class ActionRecord:
     idempotency_key: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRecord:
+    """One customer event (``POST /v1/events``): ``ts`` is when it happened (the app's
+    clock), ``received_ts`` when the service logged it; ``properties`` is the event's
+    scalar properties as a JSON object (a column type that fits any set of keys)."""
+
+    event_id: str
+    ts: dt.datetime
+    customer_id: str
+    type: str
+    properties: str
+    received_ts: dt.datetime
+
+
 @cache
 def arrow_schema(record_type: type) -> pa.Schema:
     """The Arrow schema of a record dataclass: one field per dataclass field, in order."""
@@ -161,6 +176,7 @@ def _arrow_field(name: str, hint: Any) -> pa.Field:
 DECISION_SCHEMA = arrow_schema(DecisionRecord)
 OUTCOME_SCHEMA = arrow_schema(OutcomeRecord)
 ACTION_SCHEMA = arrow_schema(ActionRecord)
+EVENT_SCHEMA = arrow_schema(EventRecord)
 
 
 def to_table(record_type: type[Record], records: Iterable[Record]) -> pa.Table:

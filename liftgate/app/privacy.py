@@ -9,10 +9,11 @@ rewritten last):
 1. the consent store: history and grants go, a revocation per channel stays (so that an
    old grant arriving later cannot restore consent), and from then on no action of theirs
    passes the consent check;
-2. the action store (actions, their history, queued deliveries) and the offers index;
+2. the action store (actions, their history, queued deliveries), the offers index and
+   the event inbox (the customer's events, which journeys read);
 3. the logs' write-ahead segments are waited for, and the decision ids collected
    (:func:`liftgate.governance.log_erasure.settle`);
-4. the outcome ledger (by decision id), then the outcome, action and decision logs
+4. the outcome ledger (by decision id), then the outcome, action, event and decision logs
    (:func:`liftgate.governance.log_erasure.erase_logs`) and the online store's table;
 5. an audit record, ``customer_erased``, with the counts and the customer's pseudonym:
    the audit log is hash-chained and never rewritten, so it never holds a customer id.
@@ -46,6 +47,7 @@ from liftgate.core.home import Home
 from liftgate.governance.action_store import ActionStore
 from liftgate.governance.consent import ConsentStore
 from liftgate.governance.erasure import erase_from_file
+from liftgate.governance.events import EventInbox
 from liftgate.governance.log_erasure import (
     CUSTOMER_COLUMN,
     LogErasure,
@@ -73,6 +75,7 @@ class ErasureReport:
     consent_channels: int  # channels left with a revocation
     actions: int
     offers: int
+    inbox_events: int
     ledger_rows: int
     online_store_rows: int
     logs: LogErasure
@@ -88,6 +91,8 @@ class ErasureReport:
             "decision_rows": self.logs.decisions.rows,
             "outcome_rows": self.logs.outcomes.rows,
             "action_log_rows": self.logs.actions.rows,
+            "event_log_rows": self.logs.events.rows,
+            "inbox_events": self.inbox_events,
             "actions": self.actions,
             "offers": self.offers,
             "ledger_rows": self.ledger_rows,
@@ -132,6 +137,8 @@ def erase_customer(
         actions = action_store.erase(customer_id)
     with closing(OfferIndex.reader(home.offers)) as offers_index:
         offers = offers_index.erase(customer_id)
+    with closing(EventInbox.for_home(home)) as inbox:
+        inbox_events = inbox.erase(customer_id)
     settled = settle(
         home, customer_id, settle_s=settle_seconds(config) if settle_s is None else settle_s
     )
@@ -146,6 +153,7 @@ def erase_customer(
         consent_channels=consent_channels,
         actions=actions,
         offers=offers,
+        inbox_events=inbox_events,
         ledger_rows=ledger_rows,
         online_store_rows=online_store_rows,
         logs=logs,

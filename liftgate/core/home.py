@@ -106,6 +106,12 @@ class Home:
         refusal, dry run and delivery attempt of `POST /v1/actions`."""
         return self.logs / "actions"
 
+    @property
+    def event_log(self) -> Path:
+        """The customer event log's dataset directory (Hive-partitioned by date): every event
+        accepted by `POST /v1/events`."""
+        return self.logs / "events"
+
     # --- shared state: experiments, bandits, rollouts ----------------------------------
 
     @property
@@ -195,6 +201,33 @@ class Home:
     @property
     def service_log(self) -> Path:
         return self.root / "run" / "serve.log"
+
+    # --- journeys and campaigns -----------------------------------------------------------
+
+    @property
+    def event_inbox(self) -> Path:
+        """SQLite: each customer event once (by its id), in arrival order, for the journeys."""
+        return self.root / "journeys" / "events.db"
+
+    @property
+    def journey_engine(self) -> Path:
+        """SQLite: the durable workflow engine's system database (the embedded default)."""
+        return self.root / "journeys" / "engine.db"
+
+    @property
+    def journey_state(self) -> Path:
+        """SQLite: the journeys' own state (status, runs, history, slot bandits, agent queue)."""
+        return self.root / "journeys" / "journeys.db"
+
+    @property
+    def journey_clock(self) -> Path:
+        """The journeys' clock (a CompressedClock as JSON; absent: the wall clock)."""
+        return self.root / "journeys" / "clock.json"
+
+    @property
+    def campaigns(self) -> Path:
+        """One directory per bulk campaign: its progress, for a resumed run."""
+        return self.root / "campaigns"
 
     # --- reports, simulations, scenarios -----------------------------------------------
 

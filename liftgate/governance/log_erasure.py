@@ -1,4 +1,5 @@
-"""Erasing a customer from the decision, outcome and action logs, write-ahead segments too.
+"""Erasing a customer from the decision, outcome, action and event logs, write-ahead
+segments too.
 
 A logged row is in a Parquet file, or still in a write-ahead segment (``_wal/``,
 :mod:`experiments.logs.wal`) until its writer writes it as Parquet, within the writer's
@@ -15,7 +16,8 @@ in segments are not in any file yet. Hence two steps:
    customer column, its rows belong to the customer through their ``decision_id``.
 2. :func:`erase_logs` rewrites the Parquet files: outcomes by those decision ids, actions
    by ``customer_id`` or decision id (an action on a decision that had left the offers
-   index was logged without its customer), and then, last, decisions by ``customer_id``.
+   index was logged without its customer), customer events by ``customer_id``, and then,
+   last, decisions by ``customer_id``.
    Decisions go last so that an erasure interrupted before them still finds the ids when
    run again.
 
@@ -55,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.logs.reader import decision_ids_of
-from experiments.logs.schema import ActionRecord, DecisionRecord, OutcomeRecord
+from experiments.logs.schema import ActionRecord, DecisionRecord, EventRecord, OutcomeRecord
 from experiments.logs.wal import recover, segment_records
 from liftgate.core.home import Home
 from liftgate.governance.erasure import FileRewrite, Match, erase_from_dataset
@@ -70,6 +72,7 @@ def logs_of(home: Home) -> tuple[tuple[Path, type], ...]:
         (home.decision_log, DecisionRecord),
         (home.outcome_log, OutcomeRecord),
         (home.action_log, ActionRecord),
+        (home.event_log, EventRecord),
     )
 
 
@@ -89,12 +92,14 @@ class LogErasure:
     decisions: FileRewrite
     outcomes: FileRewrite
     actions: FileRewrite
+    events: FileRewrite
 
     def to_json(self) -> dict:
         return {
             "decisions": self.decisions.to_json(),
             "outcomes": self.outcomes.to_json(),
             "actions": self.actions.to_json(),
+            "events": self.events.to_json(),
         }
 
 
@@ -107,7 +112,7 @@ def settle(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Settled:
-    """Wait until no segment of the three logs holds a row of the customer, at most
+    """Wait until no segment of the logs holds a row of the customer, at most
     ``settle_s`` (see the module)."""
     deadline = clock() + settle_s
     decision_ids: set[str] = set()
@@ -126,19 +131,23 @@ def settle(
         decisions = {DECISION_COLUMN: decision_ids}
         held |= _holding(home.outcome_log, OutcomeRecord, decisions)
         held |= _holding(home.action_log, ActionRecord, customer | decisions)
+        held |= _holding(home.event_log, EventRecord, customer)
         if not held or clock() >= deadline:
             return Settled(frozenset(decision_ids), tuple(sorted(held)))
         sleep(poll_s)
 
 
 def erase_logs(home: Home, customer_id: str, decision_ids: Collection[str]) -> LogErasure:
-    """Rewrite the three logs' Parquet files without the customer's rows; decisions last
-    (see the module)."""
+    """Rewrite the logs' Parquet files without the customer's rows; decisions last (see
+    the module)."""
     customer, decisions = {CUSTOMER_COLUMN: {customer_id}}, {DECISION_COLUMN: decision_ids}
     outcome_rows = erase_from_dataset(home.outcome_log, decisions)
     action_rows = erase_from_dataset(home.action_log, customer | decisions)
+    event_rows = erase_from_dataset(home.event_log, customer)
     decision_rows = erase_from_dataset(home.decision_log, customer)
-    return LogErasure(decisions=decision_rows, outcomes=outcome_rows, actions=action_rows)
+    return LogErasure(
+        decisions=decision_rows, outcomes=outcome_rows, actions=action_rows, events=event_rows
+    )
 
 
 def _holding(directory: Path, record_type: type, match: Match) -> dict[Path, list]:

@@ -218,6 +218,8 @@ def test_erasure_removes_the_customer_everywhere_and_nothing_else(filled: Home):
         "decision_rows": 3,
         "outcome_rows": 4,
         "action_log_rows": 2,
+        "event_log_rows": 0,
+        "inbox_events": 0,
         "actions": 1,
         "offers": 3,
         "ledger_rows": 2,

@@ -21,6 +21,7 @@ from serving.access import Access, roles_for
 from serving.actions import ActionService
 from serving.api_keys import ADMIN, APP
 from serving.consent_http import ConsentUpdates
+from serving.events import EventService
 from serving.http import METRICS_TYPE, api_for
 
 CONFIG = load_config()
@@ -45,6 +46,8 @@ CONFORMANCE = schemathesis.Config.from_dict(
             # A consent change dated in the future is refused (it would outrank every later
             # one): a rule of the data, a 422 naming `ts`.
             {"include-path": "/v1/consent/{customer_id}", "checks": DATA_RULES},
+            # An event's ts must lie within the outcomes' bounds around now: a 422 naming `ts`.
+            {"include-path": "/v1/events", "checks": DATA_RULES},
         ]
     }
 )
@@ -59,10 +62,14 @@ def api(make_service, tmp_path):
         CONFIG, Home(tmp_path), api.state.service.metrics, log=None
     )
     api.state.consent = ConsentUpdates.for_home(Home(tmp_path))
+    api.state.events = EventService.for_home(
+        CONFIG, Home(tmp_path), api.state.service.metrics, log=None
+    )
     api.state.access = Access.for_home(AuthSettings(), Home(tmp_path), environ={})
     yield api
     api.state.actions.close()
     api.state.consent.close()
+    api.state.events.close()
 
 
 @pytest.fixture
@@ -138,6 +145,7 @@ def test_the_ray_ingress_serves_the_api_of_its_configuration(tmp_path, monkeypat
     service = types.SimpleNamespace(metrics=None)  # what build_action_service is given
     monkeypatch.setattr(ray_app, "build_service", lambda *args, **kwargs: (service, None))
     monkeypatch.setattr(ray_app, "build_action_service", lambda *args, **kwargs: None)
+    monkeypatch.setattr(ray_app, "build_event_service", lambda *args, **kwargs: None)
     monkeypatch.setattr(ray_app, "install", lambda *args: None)
     ingress = object.__new__(ray_app.DecisionIngress)  # as Serve makes a replica
     asyncio.run(ingress.__init__(str(directory), str(tmp_path / "home")))
@@ -181,6 +189,7 @@ def test_schemathesis_finds_no_difference_between_the_api_and_its_openapi(api, k
         "/v1/actions",
         "/v1/actions/{action_id}",
         "/v1/consent/{customer_id}",
+        "/v1/events",
         "/metrics",
     }
     for operation in operations:

@@ -21,7 +21,8 @@ def check(
     _config_dir: Annotated[Path | None, config_dir_option("--dir", "--config-dir")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Validate every configuration file; errors name the file, the key and what was expected.
+    """Validate every configuration file (journeys too); errors name the file, the key and what
+    was expected.
 
     Exits 2 when something is wrong, with every problem listed (`--json`: in `errors`).
 
@@ -53,12 +54,14 @@ def check(
         "features": len(config.features.features),
         "actions": [a.id for a in config.actions.actions],
         "model": config.models.scorer.name,
+        "journeys": sorted(config.journeys),
     }
     emit(
         summary,
         as_json,
         lambda: typer.echo(
             f"ok: {config.directory} — {summary['features']} features, "
-            f"{len(summary['actions'])} actions, model {summary['model']}"
+            f"{len(summary['actions'])} actions, model {summary['model']}, "
+            f"journeys: {', '.join(summary['journeys']) or 'none'}"
         ),
     )

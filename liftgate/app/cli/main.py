@@ -13,6 +13,7 @@ from liftgate.app.cli import (
     analyze,
     audit,
     bandit,
+    campaign,
     config,
     consent,
     creative,
@@ -20,6 +21,7 @@ from liftgate.app.cli import (
     drift,
     experiment,
     guard,
+    journey,
     keys,
     ope,
     privacy,
@@ -71,6 +73,8 @@ for name, group in {
     "creative": creative,
     "privacy": privacy,
     "actions": actions,
+    "campaign": campaign,
+    "journey": journey,
 }.items():
     app.add_typer(group.app, name=name)
 

@@ -31,6 +31,7 @@ def _print_erasure(customer_id: str, report: ErasureReport) -> None:
         ("decision log", report.logs.decisions),
         ("outcome log", report.logs.outcomes),
         ("action log", report.logs.actions),
+        ("event log", report.logs.events),
     ):
         rows.add_row(
             name, str(rewrite.rows), str(len(rewrite.rewritten)), str(len(rewrite.deleted))
@@ -40,6 +41,7 @@ def _print_erasure(customer_id: str, report: ErasureReport) -> None:
         ("outcome ledger", report.ledger_rows),
         ("action store", report.actions),
         ("offers index", report.offers),
+        ("event inbox", report.inbox_events),
     ):
         rows.add_row(name, str(count), "-", "-")
     print_table(rows)
