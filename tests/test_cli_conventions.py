@@ -106,7 +106,7 @@ def test_help_has_examples_and_no_flag_types(path: tuple[str, ...], command) -> 
     [
         (world.Scenario, "liftgate.sim.world:SCENARIOS"),
         (world.LoggingPolicy, "liftgate.sim.world.world:LoggingPolicy"),
-        (demo.Scenario, "liftgate.app.scenarios:SCENARIOS"),
+        (demo.RolloutScenario, "liftgate.app.scenarios:SCENARIOS"),
         (ope.Policy, "experiments.ope.policies:BUILT_IN"),
         (uplift.Learner, "experiments.uplift.learners:LEARNERS"),
         (drift.PredictionAction, "drift.job:PREDICTION_ACTIONS"),

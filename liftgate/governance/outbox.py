@@ -229,10 +229,13 @@ class OutboxWorker:
 
 
 @contextmanager
-def delivery_worker(config: LiftgateConfig, home: Home) -> Iterator[OutboxWorker]:
+def delivery_worker(
+    config: LiftgateConfig, home: Home, clock: Callable[[], datetime] = utc_now
+) -> Iterator[OutboxWorker]:
     """The worker of `liftgate serve` and `liftgate actions deliver`: the home's action
     store, each channel's configured connector, the text of creatives, and the action log
-    (with the decision log's settings), flushed and closed when the block ends."""
+    (with the decision log's settings), flushed and closed when the block ends; on `clock`
+    (a journey demo's compressed one: its actions expire in journey time)."""
     log_settings = config.serving.decision_log
     log = LogWriter(
         home.action_log,
@@ -252,7 +255,9 @@ def delivery_worker(config: LiftgateConfig, home: Home) -> Iterator[OutboxWorker
     connectors = connectors_for(config.actions, home)
     delivery = config.serving.actions.delivery
     try:
-        yield OutboxWorker(store, connectors, delivery, log, creative_text=creative_text)
+        yield OutboxWorker(
+            store, connectors, delivery, log, creative_text=creative_text, clock=clock
+        )
     finally:
         log.close()
         store.close()

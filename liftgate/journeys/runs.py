@@ -34,8 +34,9 @@ from liftgate.journeys.state import COMPLETED, EXITED, PAUSED, JourneyState
 
 #: How often (journey time) a run held by a pause looks again.
 PAUSE_POLL: Final = dt.timedelta(minutes=5)
-#: Statuses of an act besides the action store's (queued, dry_run, refused).
-SKIPPED, HELD = "skipped", "paused"
+#: Statuses of an act besides the action store's (queued, dry_run, refused): nothing to
+#: send, or held (paused journey, quiet hours) and tried again.
+SKIPPED, HELD = "skipped", "held"
 SLOT_DRAWS: Final = 2_000
 
 
@@ -214,19 +215,21 @@ class JourneyRuns:
             "ttl_seconds": step.act.ttl.total_seconds() if step.act.ttl else None,
         }
         while True:
-            now = await self._out_of_quiet_hours(run, now)
             answer = await self.engine.step(
                 f"act:{step.id}",
                 self._commit,
                 run.run_id,
                 run.next_seq(),
                 step.id,
-                run.journey.name,
+                run.journey,
                 request,
             )
             if answer["status"] != HELD:
                 return answer["status"]
-            await self._wait_until(run, now + PAUSE_POLL)
+            until = answer.get("until")
+            await self._wait_until(
+                run, dt.datetime.fromisoformat(until) if until else now + PAUSE_POLL
+            )
             now = await self._tick(run, step.id)
 
     # --- steps (each runs once per run; a rerun after a crash rewrites the same rows) ---------
@@ -279,10 +282,15 @@ class JourneyRuns:
         return facts
 
     async def _commit(
-        self, run_id: str, seq: int, step_id: str, journey: str, request: dict[str, Any]
+        self, run_id: str, seq: int, step_id: str, journey: JourneyConfig, request: dict
     ) -> dict[str, Any]:
-        if self.state.status(journey) == PAUSED:
-            return {"status": HELD}
+        """The commit, unless the journey is paused or in its quiet hours at this moment
+        (checked here, in the step, on the clock the commit checks read): then held."""
+        if self.state.status(journey.name) == PAUSED:
+            return {"status": HELD, "reason": PAUSED}
+        until = plan.quiet_until(self.ports.now(), journey.quiet_hours)
+        if until is not None:
+            return {"status": HELD, "reason": "quiet_hours", "until": until.isoformat()}
         answer = await self.ports.commit(request)
         self.state.record(run_id, seq, "act", step_id, answer, self.ports.now())
         return answer

@@ -10,8 +10,11 @@ from liftgate.app.cli.common import JsonOption, session
 from liftgate.app.cli.group import CommandGroup
 from liftgate.app.cli.output import emit, say
 
-# The scenarios of liftgate.app.scenarios, which is slow to import; a test keeps them equal.
-Scenario = Literal["bad-challenger", "good-challenger", "drift"]
+# The scenarios of liftgate.app.scenarios, which is slow to import (a test keeps them equal),
+# and the journey demo's.
+RolloutScenario = Literal["bad-challenger", "good-challenger", "drift"]
+Scenario = Literal["bad-challenger", "good-challenger", "drift", "cart-abandonment"]
+JOURNEY_SCENARIO = "cart-abandonment"
 
 app = CommandGroup()
 
@@ -30,7 +33,9 @@ def demo(
     scenario: Annotated[
         Scenario | None,
         typer.Option(
-            "--scenario", help="A challenger's canary rollout, watched by the guard, instead."
+            "--scenario",
+            help="A challenger's canary rollout, watched by the guard, or the cart-abandonment "
+            "journey, instead.",
         ),
     ] = None,
     as_json: JsonOption = False,
@@ -38,15 +43,21 @@ def demo(
     """World → train → register → serve → simulated traffic and outcomes → summary → stop.
 
     With `--scenario`, a challenger's canary rollout and what the guard does about it: a bad
-    challenger is rolled back, a good one promoted step by step, drift holds the rollout.
+    challenger is rolled back, a good one promoted step by step, drift holds the rollout;
+    cart-abandonment runs the journey of configs/journeys/ with a SIGKILL of its worker.
 
     **Examples:**
 
     * `liftgate demo`
     * `liftgate demo --scenario bad-challenger --json`
+    * `liftgate demo --scenario cart-abandonment --json`
     """
     home = session(ctx).home
-    if scenario is not None:
+    if scenario == JOURNEY_SCENARIO:
+        from liftgate.app.journey_demo import run_cart_abandonment
+
+        summary = run_cart_abandonment(home, seed=seed, progress=say)
+    elif scenario is not None:
         from liftgate.app.scenarios import run_scenario
 
         summary = run_scenario(scenario, home, seed=seed, port=port, progress=say)

@@ -1,0 +1,357 @@
+"""`liftgate demo --scenario cart-abandonment`: the cart-abandonment journey on a simulated world.
+
+In its own LIFTGATE_HOME (`<home>/scenarios/cart-abandonment`): a world, a champion trained
+and registered in MLflow, the API (`serving.local`: `/v1/events`, `/v1/consent`) in this
+process with the outbox delivering to files, and the journey worker (`liftgate journey
+worker`) as a child process, on a clock that runs an hour a second (`liftgate.core.clock`).
+
+The world's customers abandon carts over ten hours (`POST /v1/events`); the journey
+(configs/journeys/cart_abandonment.yaml) waits, decides among e-mail offers and no action,
+sends through the checks of `/v1/actions`, waits for a purchase, reminds. 10 % of the
+customers are its holdout. Purchases follow the world's truth: a customer buys on their own
+with the probability of "no action", and a delivered offer adds its true uplift; some
+customers revoke their e-mail consent mid-journey. Once, while most runs wait, the worker is
+killed with SIGKILL and started again. The summary counts what was sent and refused, checks
+that nothing was sent twice, and estimates the revenue the journey recovered against the
+holdout with the statistics engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pyarrow as pa
+import uvicorn
+
+from configs.loader import DEFAULT_DIR, load_config
+from experiments.stats.aggregate import MetricSpec
+from experiments.stats.analysis import analyze
+from liftgate.core.clock import CompressedClock
+from liftgate.core.home import HOME_ENV, Home
+from liftgate.governance.outbox import delivery_worker
+from liftgate.journeys.state import ACTIVE, OPEN_STATUSES, JourneyState
+from liftgate.journeys.worker import set_status, write_clock
+from liftgate.sim.world import World, stock_home
+from liftgate.sim.world.world import LAG_MEDIAN_HOURS, LAG_SIGMA, REVENUE_NOISE_SIGMA
+from registry.client import ModelRegistry
+from registry.pipeline import train_and_register
+from serving.api_keys import APP, KeyStore
+from serving.local import create_local_app
+
+JOURNEY = "cart-abandonment"
+SPEED = 3600.0  # journey seconds per real second: an hour a second
+ORIGIN = datetime(2026, 3, 2, 8, tzinfo=UTC)
+ABANDON_SPAN = timedelta(hours=10)
+KILL_AT = timedelta(hours=12)  # most runs wait for a purchase then
+REVOKE_SHARE = 0.05  # customers who revoke e-mail consent mid-journey
+STEP_S = 0.05  # the driver's real-time tick
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Api:
+    """The local API in a thread of this process."""
+
+    def __init__(self, config, home: Home):
+        self.port = _free_port()
+        app = create_local_app(config, home)
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("the local API did not become ready")
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def _start_worker(home: Home, config_dir: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, HOME_ENV: str(home.root)}
+    command = [
+        sys.executable,
+        "-c",
+        "from liftgate.app.cli.main import app; app()",
+        "journey",
+        "worker",
+        "--config-dir",
+        str(config_dir),
+    ]
+    return subprocess.Popen(command, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def _delivered(path: Path, offset: int) -> tuple[list[dict], int]:
+    """New lines of a file connector's deliveries since `offset`."""
+    if not path.exists():
+        return [], offset
+    with path.open("rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1
+    lines = [json.loads(line) for line in data[:end].splitlines() if line.strip()]
+    return lines, offset + end
+
+
+def run_cart_abandonment(
+    base: Home, seed: int = 0, customers: int = 1_500, progress: Callable[[str], None] = print
+) -> dict:
+    home = base.scenario(JOURNEY)
+    if home.root.exists():
+        shutil.rmtree(home.root)
+    home.ensure()
+    shutil.copytree(DEFAULT_DIR, home.configs, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    config = load_config(home.configs)
+    journey = config.journeys[JOURNEY]
+
+    progress(f"[1/5] {JOURNEY}: a world of 20,000 customers; training the champion")
+    world = World(seed, 20_000, "stationary", config.actions)
+    world_dir = home.worlds / f"seed{seed}"
+    world.write(world_dir, 30_000)
+    train_and_register(world_dir, config, ModelRegistry(home, config.models.registry), seed=seed)
+    stock_home(home, world_dir)
+
+    rng = np.random.default_rng([seed, 15])
+    rows = rng.choice(len(world.customers), size=customers, replace=False)
+    people = world.customers.iloc[rows].reset_index(drop=True)
+    ids = people["customer_id"].astype(str).tolist()
+    p_convert = world.conversion_probability(people)
+    value = world.order_value(people)
+    action_index = {a: i for i, a in enumerate(world.action_ids)}
+    none = action_index["no_action"]
+    abandon_at = [ORIGIN + ABANDON_SPAN * u for u in np.sort(rng.uniform(size=customers))]
+
+    def lag() -> timedelta:
+        return timedelta(hours=LAG_MEDIAN_HOURS * float(np.exp(LAG_SIGMA * rng.normal())))
+
+    window = journey.goal.window
+    # A customer buys on their own with P(no action), after a lag; an offer adds its uplift.
+    purchase_at: dict[int, datetime] = {}
+    purchase_action: dict[int, str] = {}
+    for i in range(customers):
+        if rng.uniform() < p_convert[i, none]:
+            purchase_at[i], purchase_action[i] = abandon_at[i] + lag(), "no_action"
+    revokers = set(
+        rng.choice(customers, size=int(REVOKE_SHARE * customers), replace=False).tolist()
+    )
+    revoke_at = {i: abandon_at[i] + timedelta(hours=float(rng.uniform(2, 20))) for i in revokers}
+    position = {customer: i for i, customer in enumerate(ids)}
+
+    clock = CompressedClock.starting(ORIGIN, SPEED)
+    write_clock(home, clock)
+    set_status(home, JOURNEY, ACTIVE, clock)
+    key = KeyStore.for_home(home).create(APP, name="journey demo").key
+    worker_log = home.root / "journey_worker.log"
+    progress("[2/5] starting the API (events, consent) and the journey worker")
+    stop_delivery = threading.Event()
+    deliveries = home.deliveries / "email.jsonl"
+    state = JourneyState(home.journey_state)
+    with Api(config, home) as url, delivery_worker(config, home, clock.now) as outbox:
+        delivery = threading.Thread(target=outbox.run, args=(stop_delivery,), daemon=True)
+        delivery.start()
+        worker = _start_worker(home, home.configs, worker_log)
+        client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        posted, purchased, revoked, offset = 0, set(), set(), 0
+        killed_at, open_at_kill, restarted = None, set(), False
+        keys_delivered: Counter[str] = Counter()
+        progress(f"[3/5] {customers:,} carts abandoned over 10 journey hours; an hour a second")
+        try:
+            while True:
+                now = clock.now()
+                while posted < customers and abandon_at[posted] <= now:
+                    client.post(
+                        "/v1/events",
+                        json={
+                            "event_id": f"cart-{posted}",
+                            "customer_id": ids[posted],
+                            "type": "cart_abandoned",
+                            "properties": {"cart_value": float(people["avg_order_value"][posted])},
+                        },
+                    ).raise_for_status()
+                    posted += 1
+                lines, offset = _delivered(deliveries, offset)
+                for line in lines:  # a delivered offer: its true uplift, after a lag
+                    keys_delivered[line["idempotency_key"]] += 1
+                    i = position[line["customer_id"]]
+                    a = action_index[line["action"]]
+                    extra = (p_convert[i, a] - p_convert[i, none]) / (1 - p_convert[i, none])
+                    at = now + lag()
+                    if rng.uniform() < extra and at < purchase_at.get(i, at + timedelta(1)):
+                        purchase_at[i], purchase_action[i] = at, line["action"]
+                for i, at in purchase_at.items():
+                    if i not in purchased and at <= now and at - abandon_at[i] <= window:
+                        purchased.add(i)
+                        client.post(
+                            "/v1/events",
+                            json={
+                                "event_id": f"purchase-{i}",
+                                "customer_id": ids[i],
+                                "type": "purchase",
+                                "properties": {"revenue": 1.0},
+                            },
+                        ).raise_for_status()
+                for i, at in revoke_at.items():
+                    if i not in revoked and at <= now:
+                        revoked.add(i)
+                        client.put(
+                            f"/v1/consent/{ids[i]}",
+                            json={
+                                "channels": {"email": False},
+                                "source": "preference-centre",
+                            },
+                        ).raise_for_status()
+                if killed_at is None and now >= ORIGIN + KILL_AT:
+                    open_at_kill = {r.run_id for r in state.runs(JOURNEY, OPEN_STATUSES)}
+                    progress(f"[4/5] SIGKILL to the worker with {len(open_at_kill):,} runs open")
+                    worker.send_signal(signal.SIGKILL)
+                    worker.wait()
+                    killed_at = now
+                    worker = _start_worker(home, home.configs, worker_log)
+                    restarted = True
+                counts = state.counts(JOURNEY)
+                if posted == customers and sum(counts[s] for s in OPEN_STATUSES) == 0:
+                    lines, offset = _delivered(deliveries, offset)
+                    keys_delivered.update(line["idempotency_key"] for line in lines)
+                    break
+                if worker.poll() is not None:
+                    raise RuntimeError(f"the journey worker exited; see {worker_log}")
+                time.sleep(STEP_S)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+            stop_delivery.set()
+            delivery.join(timeout=30)
+            client.close()
+    progress("[5/5] the journey's figures")
+    return _summary(
+        home,
+        state,
+        journey,
+        ids,
+        position,
+        purchase_at,
+        purchase_action,
+        abandon_at,
+        value,
+        action_index,
+        rng,
+        keys_delivered,
+        open_at_kill,
+        restarted,
+    )
+
+
+def _summary(
+    home,
+    state,
+    journey,
+    ids,
+    position,
+    purchase_at,
+    purchase_action,
+    abandon_at,
+    value,
+    action_index,
+    rng,
+    keys_delivered,
+    open_at_kill,
+    restarted,
+) -> dict:
+    runs = state.runs(JOURNEY)
+    acts = [h for r in runs for h in state.history(r.run_id) if h["kind"] == "act"]
+    refused = Counter(a["check"] for a in acts if a["status"] == "refused")
+    holdout = [r for r in runs if r.arm in journey.holdout_arms]
+    arms, converted, revenue = [], [], []
+    for run in runs:
+        i = position[run.customer_id]
+        bought = i in purchase_at and purchase_at[i] - abandon_at[i] <= journey.goal.window
+        arms.append("holdout" if run.arm in journey.holdout_arms else "journey")
+        converted.append(int(bought))
+        noise = float(np.exp(REVENUE_NOISE_SIGMA * rng.normal() - REVENUE_NOISE_SIGMA**2 / 2))
+        revenue.append(value[i, action_index[purchase_action[i]]] * noise if bought else 0.0)
+    table = pa.table({"arm": arms, "converted": converted, "revenue": revenue})
+    result = analyze(
+        table,
+        "arm",
+        "holdout",
+        [
+            MetricSpec("revenue", "revenue", "mean"),
+            MetricSpec("conversion", "converted", "binomial"),
+        ],
+    )
+    lift = next(r for r in result["results"] if r["metric"] == "revenue")["rel"]
+    finished_after_kill = [
+        r for r in runs if r.run_id in open_at_kill and r.status not in OPEN_STATUSES
+    ]
+    summary = {
+        "scenario": JOURNEY,
+        "journeys_started": len(runs),
+        "entries_refused": state.refused_entries(JOURNEY),
+        "actions_sent": sum(1 for a in acts if a["status"] == "queued"),
+        "actions_refused": sum(refused.values()),
+        "refused_by_reason": dict(refused),
+        "holdout_share": round(len(holdout) / max(len(runs), 1), 4),
+        "recovery_revenue_lift": {
+            "estimate": lift["estimate"],
+            "ci_low": lift["ci_low"],
+            "ci_high": lift["ci_high"],
+        },
+        "duplicate_sends": sum(n - 1 for n in keys_delivered.values() if n > 1),
+        "deliveries": sum(keys_delivered.values()),
+        "crash_resumed": restarted and len(finished_after_kill) == len(open_at_kill) > 0,
+        "runs_open_at_kill": len(open_at_kill),
+        "counts": state.counts(JOURNEY),
+        "home": str(home.root),
+    }
+    state.close()
+    summary["report"] = _report(summary)
+    return summary
+
+
+def _report(s: dict) -> str:
+    lift = s["recovery_revenue_lift"]
+    reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(s["refused_by_reason"].items())) or "none"
+    return "\n".join(
+        [
+            "",
+            f"liftgate demo --scenario {s['scenario']}",
+            f"  journeys started     {s['journeys_started']:,} (holdout {s['holdout_share']:.1%}); "
+            f"entries refused {s['entries_refused']}",
+            f"  actions sent         {s['actions_sent']:,}; "
+            f"refused {s['actions_refused']:,} ({reasons})",
+            f"  revenue lift         {lift['estimate']:+.1%} against the holdout "
+            f"(95 % CI {lift['ci_low']:+.1%} to {lift['ci_high']:+.1%})",
+            f"  duplicate sends      {s['duplicate_sends']} of {s['deliveries']:,} deliveries",
+            f"  crash resumed        {s['crash_resumed']} "
+            f"({s['runs_open_at_kill']:,} runs open at the SIGKILL)",
+        ]
+    )
