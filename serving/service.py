@@ -294,7 +294,8 @@ class DecisionService:
         codes = self._candidate_codes(request)
         if request.context:
             self._check_context(request)
-        decision_id = self.decision_ids.new(None if self.clock is None else self.clock())
+        issued_at = None if self.clock is None else self.clock()
+        decision_id = self.decision_ids.new(issued_at)
         assignment = self.experiments().assign(request.customer_id)
         arm = assignment.arm if assignment else None
         model_ref = arm.model if arm else None
@@ -386,7 +387,7 @@ class DecisionService:
             "request_id": request.request_id,
             "latency_ms": round(latency_ms, 3),
         }
-        await self._log(response, lookup, scores, ranked_codes)
+        await self._log(response, lookup, scores, ranked_codes, issued_at)
         self.metrics.observe("total", time.perf_counter() - started)
         return response
 
@@ -435,13 +436,12 @@ class DecisionService:
             )
         ]
 
-    async def _log(self, response: dict, lookup: FeatureLookup, scores, ranked_codes) -> None:
+    async def _log(
+        self, response: dict, lookup: FeatureLookup, scores, ranked_codes, ts: dt.datetime | None
+    ) -> None:
+        """Log the decision and record its offer at `ts` (None: now)."""
         started = time.perf_counter()
-        ts = (
-            dt.datetime.now(dt.UTC)
-            if self.clock is None
-            else self.decision_ids.issued_at(response["decision_id"])
-        )
+        ts = ts or dt.datetime.now(dt.UTC)
         ids = self.catalogue.ids
         actions = [ids[c] for c in ranked_codes]
         if self.decision_log is not None:

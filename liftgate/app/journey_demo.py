@@ -29,6 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,14 +38,15 @@ import numpy as np
 import pyarrow as pa
 import uvicorn
 
+from configs.journey_schema import JourneyConfig
 from configs.loader import DEFAULT_DIR, load_config
 from experiments.stats.aggregate import MetricSpec
 from experiments.stats.analysis import analyze
 from liftgate.core.clock import CompressedClock
 from liftgate.core.home import HOME_ENV, Home
 from liftgate.governance.outbox import delivery_worker
-from liftgate.journeys.state import ACTIVE, OPEN_STATUSES, JourneyState
-from liftgate.journeys.worker import set_status, write_clock
+from liftgate.journeys.clock_file import write_clock
+from liftgate.journeys.state import ACTIVE, OPEN_STATUSES, JourneyState, RunRow
 from liftgate.sim.world import World, stock_home
 from liftgate.sim.world.world import LAG_MEDIAN_HOURS, LAG_SIGMA, REVENUE_NOISE_SIGMA
 from registry.client import ModelRegistry
@@ -122,6 +124,100 @@ def _delivered(path: Path, offset: int) -> tuple[list[dict], int]:
     return lines, offset + end
 
 
+@dataclass(frozen=True)
+class Request:
+    """A call the simulated customers make on the API."""
+
+    method: str
+    path: str
+    body: dict
+
+
+class Shoppers:
+    """The demo's customers and their truth (`liftgate.sim.world`): when each abandons a cart,
+    whether and when they buy — on their own with P(no action), or because a delivered offer
+    adds its true uplift — for how much, and who revokes e-mail consent mid-journey."""
+
+    def __init__(self, world: World, n: int, window: timedelta, rng: np.random.Generator):
+        rows = rng.choice(len(world.customers), size=n, replace=False)
+        people = world.customers.iloc[rows].reset_index(drop=True)
+        self.ids = people["customer_id"].astype(str).tolist()
+        self.cart_value = people["avg_order_value"].astype(float).tolist()
+        self.position = {customer: i for i, customer in enumerate(self.ids)}
+        self.p_convert = world.conversion_probability(people)
+        self.value = world.order_value(people)
+        self.action_index = {a: i for i, a in enumerate(world.action_ids)}
+        self.window, self.rng = window, rng
+        self.abandon_at = [ORIGIN + ABANDON_SPAN * u for u in np.sort(rng.uniform(size=n))]
+        none = self.action_index["no_action"]
+        self.purchase: dict[int, tuple[datetime, float]] = {}  # time, revenue
+        for i in range(n):
+            if rng.uniform() < self.p_convert[i, none]:
+                self._buy(i, self.abandon_at[i] + self._lag(), "no_action")
+        revokers = rng.choice(n, size=int(REVOKE_SHARE * n), replace=False).tolist()
+        self.revoke_at = {
+            i: self.abandon_at[i] + timedelta(hours=float(rng.uniform(2, 20))) for i in revokers
+        }
+        self._posted, self._done = 0, set()
+
+    def _lag(self) -> timedelta:
+        return timedelta(hours=LAG_MEDIAN_HOURS * float(np.exp(LAG_SIGMA * self.rng.normal())))
+
+    def _buy(self, i: int, at: datetime, action: str) -> None:
+        noise = np.exp(REVENUE_NOISE_SIGMA * self.rng.normal() - REVENUE_NOISE_SIGMA**2 / 2)
+        self.purchase[i] = (at, float(self.value[i, self.action_index[action]] * noise))
+
+    def delivered(self, customer_id: str, action: str, now: datetime) -> None:
+        """An offer reached the customer: they buy sooner with its uplift over no action."""
+        i, a = self.position[customer_id], self.action_index[action]
+        base = self.p_convert[i, self.action_index["no_action"]]
+        at = now + self._lag()
+        sooner = i not in self.purchase or at < self.purchase[i][0]
+        if sooner and self.rng.uniform() < (self.p_convert[i, a] - base) / (1 - base):
+            self._buy(i, at, action)
+
+    def due(self, now: datetime) -> list[Request]:
+        """What the customers do by `now` that they have not done yet."""
+        requests = []
+        while self._posted < len(self.ids) and self.abandon_at[self._posted] <= now:
+            i, self._posted = self._posted, self._posted + 1
+            requests.append(
+                self._event(f"cart-{i}", i, "cart_abandoned", cart_value=self.cart_value[i])
+            )
+        for i, (at, revenue) in self.purchase.items():
+            if ("buy", i) not in self._done and at <= now and self.converted(i):
+                self._done.add(("buy", i))
+                requests.append(self._event(f"purchase-{i}", i, "purchase", revenue=revenue))
+        for i, at in self.revoke_at.items():
+            if ("revoke", i) not in self._done and at <= now:
+                self._done.add(("revoke", i))
+                body = {"channels": {"email": False}, "source": "preference-centre"}
+                requests.append(Request("PUT", f"/v1/consent/{self.ids[i]}", body))
+        return requests
+
+    def _event(self, event_id: str, i: int, kind: str, **properties: float) -> Request:
+        body = {"event_id": event_id, "customer_id": self.ids[i], "type": kind}
+        return Request("POST", "/v1/events", {**body, "properties": properties})
+
+    @property
+    def all_abandoned(self) -> bool:
+        return self._posted == len(self.ids)
+
+    def converted(self, i: int) -> bool:
+        """Bought within the goal's window of abandoning the cart."""
+        return i in self.purchase and self.purchase[i][0] - self.abandon_at[i] <= self.window
+
+    def unit_table(self, runs: list[RunRow], holdout_arms: frozenset[str]) -> pa.Table:
+        """One row per entered customer: arm (journey or holdout), converted, revenue."""
+        arms, converted, revenue = [], [], []
+        for run in runs:
+            i = self.position[run.customer_id]
+            arms.append("holdout" if run.arm in holdout_arms else "journey")
+            converted.append(int(self.converted(i)))
+            revenue.append(self.purchase[i][1] if self.converted(i) else 0.0)
+        return pa.table({"arm": arms, "converted": converted, "revenue": revenue})
+
+
 def run_cart_abandonment(
     base: Home, seed: int = 0, customers: int = 1_500, progress: Callable[[str], None] = print
 ) -> dict:
@@ -139,106 +235,45 @@ def run_cart_abandonment(
     world.write(world_dir, 30_000)
     train_and_register(world_dir, config, ModelRegistry(home, config.models.registry), seed=seed)
     stock_home(home, world_dir)
-
-    rng = np.random.default_rng([seed, 15])
-    rows = rng.choice(len(world.customers), size=customers, replace=False)
-    people = world.customers.iloc[rows].reset_index(drop=True)
-    ids = people["customer_id"].astype(str).tolist()
-    p_convert = world.conversion_probability(people)
-    value = world.order_value(people)
-    action_index = {a: i for i, a in enumerate(world.action_ids)}
-    none = action_index["no_action"]
-    abandon_at = [ORIGIN + ABANDON_SPAN * u for u in np.sort(rng.uniform(size=customers))]
-
-    def lag() -> timedelta:
-        return timedelta(hours=LAG_MEDIAN_HOURS * float(np.exp(LAG_SIGMA * rng.normal())))
-
-    window = journey.goal.window
-    # A customer buys on their own with P(no action), after a lag; an offer adds its uplift.
-    purchase_at: dict[int, datetime] = {}
-    purchase_action: dict[int, str] = {}
-    for i in range(customers):
-        if rng.uniform() < p_convert[i, none]:
-            purchase_at[i], purchase_action[i] = abandon_at[i] + lag(), "no_action"
-    revokers = set(
-        rng.choice(customers, size=int(REVOKE_SHARE * customers), replace=False).tolist()
-    )
-    revoke_at = {i: abandon_at[i] + timedelta(hours=float(rng.uniform(2, 20))) for i in revokers}
-    position = {customer: i for i, customer in enumerate(ids)}
+    shoppers = Shoppers(world, customers, journey.goal.window, np.random.default_rng([seed, 15]))
 
     clock = CompressedClock.starting(ORIGIN, SPEED)
     write_clock(home, clock)
-    set_status(home, JOURNEY, ACTIVE, clock)
+    state = JourneyState(home.journey_state)
+    state.set_status(JOURNEY, ACTIVE, clock.now())
     key = KeyStore.for_home(home).create(APP, name="journey demo").key
     worker_log = home.root / "journey_worker.log"
     progress("[2/5] starting the API (events, consent) and the journey worker")
     stop_delivery = threading.Event()
     deliveries = home.deliveries / "email.jsonl"
-    state = JourneyState(home.journey_state)
+    keys_delivered: Counter[str] = Counter()
+    open_at_kill: set[str] | None = None
     with Api(config, home) as url, delivery_worker(config, home, clock.now) as outbox:
         delivery = threading.Thread(target=outbox.run, args=(stop_delivery,), daemon=True)
         delivery.start()
         worker = _start_worker(home, home.configs, worker_log)
         client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-        posted, purchased, revoked, offset = 0, set(), set(), 0
-        killed_at, open_at_kill, restarted = None, set(), False
-        keys_delivered: Counter[str] = Counter()
+        offset = 0
         progress(f"[3/5] {customers:,} carts abandoned over 10 journey hours; an hour a second")
         try:
             while True:
                 now = clock.now()
-                while posted < customers and abandon_at[posted] <= now:
-                    client.post(
-                        "/v1/events",
-                        json={
-                            "event_id": f"cart-{posted}",
-                            "customer_id": ids[posted],
-                            "type": "cart_abandoned",
-                            "properties": {"cart_value": float(people["avg_order_value"][posted])},
-                        },
+                for request in shoppers.due(now):
+                    client.request(
+                        request.method, request.path, json=request.body
                     ).raise_for_status()
-                    posted += 1
                 lines, offset = _delivered(deliveries, offset)
-                for line in lines:  # a delivered offer: its true uplift, after a lag
+                for line in lines:
                     keys_delivered[line["idempotency_key"]] += 1
-                    i = position[line["customer_id"]]
-                    a = action_index[line["action"]]
-                    extra = (p_convert[i, a] - p_convert[i, none]) / (1 - p_convert[i, none])
-                    at = now + lag()
-                    if rng.uniform() < extra and at < purchase_at.get(i, at + timedelta(1)):
-                        purchase_at[i], purchase_action[i] = at, line["action"]
-                for i, at in purchase_at.items():
-                    if i not in purchased and at <= now and at - abandon_at[i] <= window:
-                        purchased.add(i)
-                        client.post(
-                            "/v1/events",
-                            json={
-                                "event_id": f"purchase-{i}",
-                                "customer_id": ids[i],
-                                "type": "purchase",
-                                "properties": {"revenue": 1.0},
-                            },
-                        ).raise_for_status()
-                for i, at in revoke_at.items():
-                    if i not in revoked and at <= now:
-                        revoked.add(i)
-                        client.put(
-                            f"/v1/consent/{ids[i]}",
-                            json={
-                                "channels": {"email": False},
-                                "source": "preference-centre",
-                            },
-                        ).raise_for_status()
-                if killed_at is None and now >= ORIGIN + KILL_AT:
+                    shoppers.delivered(line["customer_id"], line["action"], now)
+                if open_at_kill is None and now >= ORIGIN + KILL_AT:
                     open_at_kill = {r.run_id for r in state.runs(JOURNEY, OPEN_STATUSES)}
                     progress(f"[4/5] SIGKILL to the worker with {len(open_at_kill):,} runs open")
                     worker.send_signal(signal.SIGKILL)
                     worker.wait()
-                    killed_at = now
                     worker = _start_worker(home, home.configs, worker_log)
-                    restarted = True
                 counts = state.counts(JOURNEY)
-                if posted == customers and sum(counts[s] for s in OPEN_STATUSES) == 0:
+                if shoppers.all_abandoned and not any(counts[s] for s in OPEN_STATUSES):
                     lines, offset = _delivered(deliveries, offset)
                     keys_delivered.update(line["idempotency_key"] for line in lines)
                     break
@@ -252,55 +287,27 @@ def run_cart_abandonment(
             delivery.join(timeout=30)
             client.close()
     progress("[5/5] the journey's figures")
-    return _summary(
-        home,
-        state,
-        journey,
-        ids,
-        position,
-        purchase_at,
-        purchase_action,
-        abandon_at,
-        value,
-        action_index,
-        rng,
-        keys_delivered,
-        open_at_kill,
-        restarted,
-    )
+    try:
+        summary = _summary(home, state, journey, shoppers, keys_delivered, open_at_kill or set())
+    finally:
+        state.close()
+    summary["report"] = _report(summary)
+    return summary
 
 
 def _summary(
-    home,
-    state,
-    journey,
-    ids,
-    position,
-    purchase_at,
-    purchase_action,
-    abandon_at,
-    value,
-    action_index,
-    rng,
-    keys_delivered,
-    open_at_kill,
-    restarted,
+    home: Home,
+    state: JourneyState,
+    journey: JourneyConfig,
+    shoppers: Shoppers,
+    keys_delivered: Counter[str],
+    open_at_kill: set[str],
 ) -> dict:
     runs = state.runs(JOURNEY)
-    acts = [h for r in runs for h in state.history(r.run_id) if h["kind"] == "act"]
+    acts = state.history_of(JOURNEY, "act")
     refused = Counter(a["check"] for a in acts if a["status"] == "refused")
-    holdout = [r for r in runs if r.arm in journey.holdout_arms]
-    arms, converted, revenue = [], [], []
-    for run in runs:
-        i = position[run.customer_id]
-        bought = i in purchase_at and purchase_at[i] - abandon_at[i] <= journey.goal.window
-        arms.append("holdout" if run.arm in journey.holdout_arms else "journey")
-        converted.append(int(bought))
-        noise = float(np.exp(REVENUE_NOISE_SIGMA * rng.normal() - REVENUE_NOISE_SIGMA**2 / 2))
-        revenue.append(value[i, action_index[purchase_action[i]]] * noise if bought else 0.0)
-    table = pa.table({"arm": arms, "converted": converted, "revenue": revenue})
     result = analyze(
-        table,
+        shoppers.unit_table(runs, journey.holdout_arms),
         "arm",
         "holdout",
         [
@@ -309,32 +316,25 @@ def _summary(
         ],
     )
     lift = next(r for r in result["results"] if r["metric"] == "revenue")["rel"]
-    finished_after_kill = [
-        r for r in runs if r.run_id in open_at_kill and r.status not in OPEN_STATUSES
-    ]
-    summary = {
+    resumed = [r for r in runs if r.run_id in open_at_kill and r.status not in OPEN_STATUSES]
+    return {
         "scenario": JOURNEY,
         "journeys_started": len(runs),
         "entries_refused": state.refused_entries(JOURNEY),
         "actions_sent": sum(1 for a in acts if a["status"] == "queued"),
         "actions_refused": sum(refused.values()),
         "refused_by_reason": dict(refused),
-        "holdout_share": round(len(holdout) / max(len(runs), 1), 4),
-        "recovery_revenue_lift": {
-            "estimate": lift["estimate"],
-            "ci_low": lift["ci_low"],
-            "ci_high": lift["ci_high"],
-        },
+        "holdout_share": round(
+            sum(r.arm in journey.holdout_arms for r in runs) / max(len(runs), 1), 4
+        ),
+        "recovery_revenue_lift": {k: lift[k] for k in ("estimate", "ci_low", "ci_high")},
         "duplicate_sends": sum(n - 1 for n in keys_delivered.values() if n > 1),
         "deliveries": sum(keys_delivered.values()),
-        "crash_resumed": restarted and len(finished_after_kill) == len(open_at_kill) > 0,
+        "crash_resumed": len(resumed) == len(open_at_kill) > 0,
         "runs_open_at_kill": len(open_at_kill),
         "counts": state.counts(JOURNEY),
         "home": str(home.root),
     }
-    state.close()
-    summary["report"] = _report(summary)
-    return summary
 
 
 def _report(s: dict) -> str:

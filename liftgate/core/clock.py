@@ -12,14 +12,13 @@ that a restarted worker reads the same time (a run's sleep resumes where it was)
 '2026-03-01T11:30:00+00:00'
 >>> clock.real_seconds(dt.timedelta(hours=1))
 1.0
->>> CompressedClock.from_json(clock.to_json(), real=lambda: 102.5).now() == clock.now()
+>>> CompressedClock.from_document(clock.to_document(), real=lambda: 102.5).now() == clock.now()
 True
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,18 +55,16 @@ class CompressedClock:
         """How long `duration` of this clock's time lasts in real time."""
         return duration.total_seconds() / self.speed
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "origin": self.origin.isoformat(),
-                "origin_real": self.origin_real,
-                "speed": self.speed,
-            }
-        )
+    def to_document(self) -> dict[str, str | float]:
+        """The mapping as a JSON document (`liftgate.journeys.clock_file` keeps it)."""
+        return {
+            "origin": self.origin.isoformat(),
+            "origin_real": self.origin_real,
+            "speed": self.speed,
+        }
 
     @classmethod
-    def from_json(cls, text: str, real: Callable[[], float] = time.time) -> CompressedClock:
-        data = json.loads(text)
+    def from_document(cls, data: dict, real: Callable[[], float] = time.time) -> CompressedClock:
         return cls(
             origin=dt.datetime.fromisoformat(data["origin"]),
             origin_real=float(data["origin_real"]),

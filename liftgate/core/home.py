@@ -11,7 +11,8 @@ names onto ``home.root``. The layout, with the member that names each entry::
     ├── logs/                               logs
     │   ├── decisions/date=YYYY-MM-DD/      decision_log      the decision log (Parquet)
     │   ├── outcomes/date=YYYY-MM-DD/       outcome_log       the outcome log (Parquet)
-    │   └── actions/date=YYYY-MM-DD/        action_log        the action log (Parquet)
+    │   ├── actions/date=YYYY-MM-DD/        action_log        the action log (Parquet)
+    │   └── events/date=YYYY-MM-DD/         event_log         the customer event log (Parquet)
     ├── experiments/state.json              experiment_state  running experiments
     ├── bandits/<experiment>.json           bandit_state(e)   a served bandit's learned state
     ├── rollouts/                           rollouts
@@ -24,6 +25,11 @@ names onto ``home.root``. The layout, with the member that names each entry::
     ├── actions/offers/<writer>.db          offers            what decisions offered (+ journals)
     ├── actions/creatives.db                creatives         creatives and their review
     ├── deliveries/<channel>.jsonl          deliveries        the file connector's default
+    ├── journeys/events.db                  event_inbox       each customer event once, in order
+    ├── journeys/engine.db                  journey_engine    the workflow engine's runs (SQLite)
+    ├── journeys/journeys.db                journey_state     journeys' status, runs, history
+    ├── journeys/clock.json                 journey_clock     the journeys' (compressed) clock
+    ├── campaigns/<campaign>/               campaigns         a bulk campaign's progress
     ├── uplift_models/<name>.pkl            uplift_models     uplift models (and .sha256 files)
     ├── secrets/decision_ids.key            decision_ids_key  the HMAC key of decision ids
     ├── secrets/api_keys.db                 api_keys          API keys: role, name, salted hash

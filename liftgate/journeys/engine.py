@@ -2,9 +2,10 @@
 
 A journey run is one durable workflow whose id is the run's id, so a redelivered trigger
 never starts a second one. Inside it, `step` runs a function once and keeps its result (a
-run recovered after a crash gets the kept result instead of running it again), `sleep` is a
-durable sleep (a recovered run sleeps only what is left), and `receive` waits for the next
-message sent to the run, with a durable timeout. Nothing else of the platform imports DBOS.
+run recovered after a crash gets the kept result instead of running it again), and
+`receive` waits for the next message sent to the run, with a durable timeout (a recovered
+run waits only what is left). Every wait of a journey is a receive — it ends early on a
+customer's event — so there is no separate sleep. Nothing else of the platform imports DBOS.
 
 The system database is a SQLite file under LIFTGATE_HOME (the embedded default; put in WAL
 mode here so that readers do not block the writer), or PostgreSQL for several workers:
@@ -48,8 +49,8 @@ def sqlite_url(path: Path) -> str:
 
 
 class WorkflowEngine:
-    """Durable runs on DBOS. `handler(payload)` executes a run; inside it, use `step`,
-    `sleep` and `receive` of this object."""
+    """Durable runs on DBOS. `handler(payload)` executes a run; inside it, use `step`
+    and `receive` of this object."""
 
     def __init__(self, database_url: str, handler: RunHandler, poll_s: float = 0.5):
         self.database_url = database_url
@@ -91,36 +92,12 @@ class WorkflowEngine:
         """Send `message` to the run; `key` makes a resend a no-op."""
         await DBOS.send_async(run_id, message, EVENTS, idempotency_key=key)
 
-    async def result(self, run_id: str) -> dict[str, Any] | None:
-        handle = await DBOS.retrieve_workflow_async(run_id)
-        return await handle.get_result()
-
-    def status(self, run_id: str) -> str | None:
-        """The engine's status of the run (PENDING, SUCCESS, ERROR, …), None if unknown."""
-        status = DBOS.get_workflow_status(run_id)
-        return None if status is None else str(status.status)
-
-    def steps(self, run_id: str) -> list[dict[str, Any]]:
-        """The run's recorded steps, in order (the engine's view, for `inspect`)."""
-        return [
-            {
-                "step": info["function_id"],
-                "name": info["function_name"],
-                "error": None if info["error"] is None else str(info["error"]),
-            }
-            for info in DBOS.list_workflow_steps(run_id, load_output=False)
-        ]
-
     # --- inside a run ---------------------------------------------------------------------------
 
     @staticmethod
     async def step(name: str, function: Callable[..., Any], *args: Any) -> Any:
         """`function(*args)` once per run: after a crash its kept result is returned."""
         return await DBOS.run_step_async({"name": name}, function, *args)
-
-    @staticmethod
-    async def sleep(seconds: float) -> None:
-        await DBOS.sleep_async(seconds)
 
     @staticmethod
     async def receive(timeout_s: float) -> dict[str, Any] | None:

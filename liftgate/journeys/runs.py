@@ -47,22 +47,20 @@ class Engine(Protocol):
 
 
 Decide = Callable[[str, list[str], str], Awaitable[dict[str, Any]]]
-#: (run id, journey, customer, decision facts, channel, campaign, idempotency key, ttl s)
 Commit = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
 class Ports:
     """What a run reaches outside itself: the decision service (`decide(customer, candidates,
-    trace_id)` → the answer), the commit checks (`commit(request)` → the stored answer), the
-    action catalogue's channels and the clock."""
+    trace_id)` → the answer), the commit checks (`commit(request)`: an `ActionRequest`'s
+    fields → the stored answer), the action catalogue's channels and the clock."""
 
     decide: Decide
     commit: Commit
     channel_of: Mapping[str, str]
     now: Callable[[], dt.datetime]
     real_seconds: Callable[[dt.timedelta], float]
-    default_ttl_s: float
 
 
 class _Exit(Exception):  # noqa: N818 — control flow inside a run, never seen outside
@@ -190,13 +188,11 @@ class JourneyRuns:
             if message["type"] == for_event:
                 return True
 
-    async def _out_of_quiet_hours(self, run: _Run, now: dt.datetime) -> dt.datetime:
+    async def _out_of_quiet_hours(self, run: _Run, now: dt.datetime) -> None:
         until = plan.quiet_until(now, run.journey.quiet_hours)
-        if until is None:
-            return now
-        await self._note(run, "quiet_hours", None, {"until": until.isoformat()})
-        await self._wait_until(run, until)
-        return await self._tick(run, None)
+        if until is not None:
+            await self._note(run, "quiet_hours", None, {"until": until.isoformat()})
+            await self._wait_until(run, until)
 
     # --- acting -------------------------------------------------------------------------------
 

@@ -270,6 +270,17 @@ class JourneyState:
             for seq, at, kind, step, detail in rows
         ]
 
+    def history_of(self, journey: str, kind: str) -> list[dict[str, Any]]:
+        """The history entries of one kind (``act``, ``decision``, …) of all the journey's
+        runs, in one query."""
+        with self.db.read() as db:
+            rows = db.execute(
+                "SELECT h.run_id, h.step, h.detail FROM history h JOIN runs r USING (run_id) "
+                "WHERE r.journey = ? AND h.kind = ? ORDER BY h.run_id, h.seq",
+                (journey, kind),
+            ).fetchall()
+        return [{"run_id": run, "step": step, **json.loads(detail)} for run, step, detail in rows]
+
     # --- entries refused, agent queue, slots, cursor ------------------------------------------
 
     def refuse_entry(

@@ -27,9 +27,10 @@ from configs.loader import LiftgateConfig
 from liftgate.core.clock import CompressedClock
 from liftgate.core.filters import matches
 from liftgate.core.home import Home
-from liftgate.governance.consent import ConsentStore
+from liftgate.governance.consent import ConsentReader, ConsentStore
 from liftgate.governance.events import CustomerEvent, EventInbox
 from liftgate.journeys import plan
+from liftgate.journeys.clock_file import read_clock
 from liftgate.journeys.engine import WorkflowEngine, sqlite_url
 from liftgate.journeys.runs import JourneyRuns, Ports
 from liftgate.journeys.state import PAUSED, STARTING, JourneyState, RunRow, run_id_of
@@ -41,17 +42,6 @@ logger = logging.getLogger(__name__)
 POLL_S: Final = 0.2
 BATCH: Final = 500
 WHO: Final = "journey-worker"
-
-
-def read_clock(home: Home) -> CompressedClock:
-    """The journeys' clock kept under `home` (the wall clock if none was set)."""
-    path = home.journey_clock
-    return CompressedClock.from_json(path.read_text()) if path.exists() else CompressedClock.wall()
-
-
-def write_clock(home: Home, clock: CompressedClock) -> None:
-    home.journey_clock.parent.mkdir(parents=True, exist_ok=True)
-    home.journey_clock.write_text(clock.to_json())
 
 
 def engine_url(home: Home, database_url: str | None) -> str:
@@ -74,7 +64,7 @@ class Dispatcher:
         journeys: dict[str, JourneyConfig],
         state: JourneyState,
         engine: WorkflowEngine,
-        consent: Any,
+        consent: ConsentReader,
         clock: CompressedClock,
     ):
         self.journeys = journeys
@@ -159,7 +149,6 @@ class JourneyWorker:
             channel_of={a.id: a.channel for a in config.actions.actions},
             now=self.clock.now,
             real_seconds=self.clock.real_seconds,
-            default_ttl_s=config.serving.actions.default_ttl_s,
         )
         self.engine = WorkflowEngine(engine_url(home, database_url), self._execute)
         self.runs = JourneyRuns(self.engine, self.state, ports)
@@ -218,13 +207,3 @@ class JourneyWorker:
             self.consent,
         ):
             part.close()
-
-
-def set_status(home: Home, journey: str, status: str, clock: CompressedClock | None = None) -> None:
-    """Start (``active``) or pause a journey; a running worker reads it at its next event
-    and a run at its next send."""
-    state = JourneyState(home.journey_state)
-    try:
-        state.set_status(journey, status, (clock or read_clock(home)).now())
-    finally:
-        state.close()

@@ -23,8 +23,10 @@ from typing import Any, Final
 
 from configs.journey_schema import JourneyConfig
 from liftgate.core.clock import CompressedClock
+from liftgate.core.home import Home
 from liftgate.core.sqlite import SharedDatabase
 from liftgate.governance.events import CustomerEvent, EventInbox
+from liftgate.journeys.clock_file import read_clock
 from liftgate.journeys.engine import WorkflowEngine, sqlite_url
 from liftgate.journeys.runs import JourneyRuns, Ports
 from liftgate.journeys.state import ACTIVE, OPEN_STATUSES, JourneyState
@@ -108,7 +110,7 @@ class CannedPorts:
         return {"status": "queued", "check": None}
 
     def ports(self, clock: CompressedClock) -> Ports:
-        return Ports(self.decide, self.commit, CHANNELS, clock.now, clock.real_seconds, 86400)
+        return Ports(self.decide, self.commit, CHANNELS, clock.now, clock.real_seconds)
 
     def close(self) -> None:
         self.db.close()
@@ -185,7 +187,7 @@ def cart_event(event_id: str, customer_id: str, type_: str = "cart_abandoned") -
 
 async def serve(root: Path) -> None:
     """Dispatch the inbox under `root` from the kept cursor, forever (until killed)."""
-    clock = CompressedClock.from_json((root / "clock.json").read_text())
+    clock = read_clock(Home(root))
     journey = JourneyConfig.model_validate(CRASH_JOURNEY)
     inbox = EventInbox(root / "events.db")
     async with Worker(root, [journey], clock, hold_s=CRASH_HOLD_S) as worker:

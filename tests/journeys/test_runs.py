@@ -30,8 +30,10 @@ from journey_process import (
 
 from configs.journey_schema import JourneyConfig
 from liftgate.core.clock import CompressedClock
+from liftgate.core.home import Home
 from liftgate.governance.events import EventInbox
 from liftgate.journeys import plan
+from liftgate.journeys.clock_file import write_clock
 from liftgate.journeys.state import (
     ACTIVE,
     COMPLETED,
@@ -239,7 +241,7 @@ def test_sigkill_during_waits_and_sends_loses_no_run_and_sends_each_step_once(
     tmp_path: Path,
 ) -> None:
     clock = CompressedClock.starting(T0, CRASH_SPEED)
-    (tmp_path / "clock.json").write_text(clock.to_json())
+    write_clock(Home(tmp_path), clock)  # the clock the worker process reads
     with EventInbox(tmp_path / "events.db") as inbox:
         for i in range(CRASH_RUNS):
             inbox.add(cart_event(f"e{i}", f"c{i}"))

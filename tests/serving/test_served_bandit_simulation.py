@@ -33,9 +33,9 @@ class CountingIds:
         self._count = itertools.count()
         self._issued: dict[str, dt.datetime] = {}
 
-    def new(self) -> str:
+    def new(self, at: dt.datetime | None = None) -> str:
         decision_id = f"decision-{next(self._count):06d}"
-        self._issued[decision_id] = dt.datetime.now(dt.UTC)
+        self._issued[decision_id] = at or dt.datetime.now(dt.UTC)
         return decision_id
 
     def issued_at(self, decision_id: str) -> dt.datetime | None:

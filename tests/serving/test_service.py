@@ -183,3 +183,25 @@ def test_experiment_arms_decide_policy_actions_and_are_logged(make_service, tmp_
     service.close()
     logged = {r["decision_id"]: r for r in read_decisions(Home(tmp_path).decision_log).to_pylist()}
     assert all(logged[a["decision_id"]]["arm"] == a["arm"] for a in answers)
+
+
+def test_a_service_on_a_clock_issues_logs_and_offers_its_decisions_at_that_time(
+    make_service, tmp_path
+) -> None:
+    """A journey worker's decisions are made in journey time: the id's issue time, the
+    logged time and the offer's time are the clock's (the commit checks read the same)."""
+    import datetime as dt
+
+    from liftgate.governance.offers import OfferIndex
+
+    journey_time = dt.datetime(2026, 3, 2, 9, 30, 0, 123000, tzinfo=dt.UTC)
+    offers = OfferIndex.writer(Home(tmp_path).offers)
+    service = make_service(clock=lambda: journey_time, offers=offers)
+    answer = asyncio.run(service.decide(DecideRequest(customer_id="c000001"), "t-clock"))
+    assert service.decision_ids.issued_at(answer["decision_id"]) == journey_time
+    service.decision_log.close()  # flushed to Parquet; the fixture closes the rest
+    logged = read_decisions(Home(tmp_path).decision_log).to_pylist()
+    assert [row["ts"] for row in logged] == [journey_time]
+    reader = OfferIndex.reader(Home(tmp_path).offers)
+    assert reader.find(answer["decision_id"]).ts == journey_time
+    reader.close()

@@ -171,7 +171,7 @@ def _change_status(
     """Set the journey's status (a running worker follows at its next event, a run at its
     next send), audited; `once_started`: refused for a journey never started."""
     from liftgate.core import audit
-    from liftgate.journeys.worker import read_clock
+    from liftgate.journeys.clock_file import read_clock
 
     cli = session(ctx)
     _find_journey(cli.config, name)
