@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import registry.pipeline as pipeline
 from configs.loader import load_config
 from liftgate.app.cli.main import app
 from liftgate.core.home import HOME_ENV, Home
+from liftgate.core.local_postgres import LocalPostgres, PostgresUnavailable
 from liftgate.sim.world import World
 from registry.client import ModelRegistry
 from serving.api_keys import APP, KeyStore
@@ -100,3 +102,23 @@ def wait_until() -> Callable[..., bool]:
     A fixed sleep is too short on a loaded machine and too long everywhere else.
     """
     return _wait_until
+
+
+#: Set by .ci/run: a service a test needs (PostgreSQL) must be there; a missing one fails.
+REQUIRE_SERVICES_ENV = "LIFTGATE_REQUIRE_SERVICES"
+
+
+@pytest.fixture(scope="session")
+def local_postgres() -> Iterator[LocalPostgres]:
+    """A throwaway PostgreSQL server on 127.0.0.1 for the session (liftgate.core.local_postgres).
+
+    Without PostgreSQL installed the test is skipped on a developer's machine and fails in CI,
+    which installs it (`.ci/run` sets LIFTGATE_REQUIRE_SERVICES=1)."""
+    try:
+        server = LocalPostgres()
+    except PostgresUnavailable as missing:
+        if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
+            raise
+        pytest.skip(str(missing))
+    with server:
+        yield server

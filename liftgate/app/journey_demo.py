@@ -43,6 +43,7 @@ from configs.loader import DEFAULT_DIR, load_config
 from experiments.stats.aggregate import MetricSpec
 from experiments.stats.analysis import analyze
 from liftgate.core.clock import CompressedClock
+from liftgate.core.errors import CheckFailed
 from liftgate.core.home import HOME_ENV, Home
 from liftgate.governance.outbox import delivery_worker
 from liftgate.journeys.clock_file import write_clock
@@ -233,7 +234,15 @@ def run_cart_abandonment(
     world = World(seed, 20_000, "stationary", config.actions)
     world_dir = home.worlds / f"seed{seed}"
     world.write(world_dir, 30_000)
-    train_and_register(world_dir, config, ModelRegistry(home, config.models.registry), seed=seed)
+    trained = train_and_register(
+        world_dir, config, ModelRegistry(home, config.models.registry), seed=seed
+    )
+    gate = trained["gate"]
+    if not gate["passed"]:  # no champion: nothing would serve the journey's decisions
+        raise CheckFailed(
+            f"the champion trained on seed {seed} did not pass the registration gate "
+            f"({'; '.join(gate['reasons'])}); the journey needs one: try another --seed"
+        )
     stock_home(home, world_dir)
     shoppers = Shoppers(world, customers, journey.goal.window, np.random.default_rng([seed, 15]))
 
