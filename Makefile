@@ -49,6 +49,7 @@ bench: setup
 	-$(BIN)/python load_tests/bench_decide.py
 	-$(BIN)/python load_tests/bench_auth.py
 	-$(BIN)/python load_tests/bench_actions.py
+	-$(BIN)/python load_tests/bench_journeys.py
 
 clean:
 	rm -rf $(VENV) .liftgate
