@@ -13,6 +13,9 @@ export DO_NOT_TRACK := 1
 .PHONY: setup demo test lint format bench clean
 
 setup: $(STAMP)
+	@command -v redis-server >/dev/null || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)

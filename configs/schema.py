@@ -327,8 +327,40 @@ class GateThresholds(Strict):
     max_auc_drop_vs_champion: Annotated[float, Field(ge=0)] = 0.005
 
 
+#: Schemes of an MLflow tracking URI: a tracking server, or a database MLflow opens itself.
+TRACKING_URI_SCHEMES: Final = ("http", "https", "sqlite", "postgresql", "mysql", "mssql")
+
+
+def check_tracking_uri(uri: str) -> str:
+    """`uri` if it names an MLflow tracking store; a ValueError saying what was expected.
+
+    >>> check_tracking_uri("http://127.0.0.1:5000")
+    'http://127.0.0.1:5000'
+    >>> check_tracking_uri("127.0.0.1:5000")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: expected http(s)://HOST:PORT of an `mlflow server`, or a database URI (...)
+    """
+    scheme, separator, rest = uri.partition("://")
+    if not separator or not rest or scheme.split("+")[0] not in TRACKING_URI_SCHEMES:
+        raise ValueError(
+            "expected http(s)://HOST:PORT of an `mlflow server`, or a database URI "
+            "(sqlite:///PATH, postgresql+psycopg://USER@HOST:PORT/DB)"
+        )
+    return uri
+
+
 class RegistryPolicy(Strict):
     require_approval_for_champion: bool = False
+    #: Where the registry lives: an `mlflow server` (http://HOST:PORT, artifacts through it)
+    #: or a database URI; None: the embedded SQLite store under LIFTGATE_HOME. The
+    #: LIFTGATE_MLFLOW_URI environment variable overrides it (registry.store).
+    tracking_uri: str | None = None
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _tracking_uri(cls, value: str | None) -> str | None:
+        return None if value is None else check_tracking_uri(value)
 
 
 class ModelsConfig(Strict):
@@ -462,13 +494,54 @@ class PrivacySettings(Strict):
     retention_days: Annotated[int | None, Field(ge=1)] = None
 
 
+class OnlineStoreSettings(Strict):
+    """Where serving reads customer features (`liftgate features push` fills it).
+
+    `embedded`: the Parquet file under LIFTGATE_HOME (or `serving.customers_path`), held in
+    each replica's memory. `redis`: a Redis server at `url` (serving.redis_store), each
+    replica keeping the customers it read in a cache of `cache_size` entries for
+    `cache_ttl_s` seconds (0: no cache).
+    """
+
+    kind: Literal["embedded", "redis"] = "embedded"
+    url: Annotated[str | None, Field(pattern=r"^rediss?://")] = None
+    cache_ttl_s: Annotated[float, Field(ge=0)] = 30.0
+    cache_size: Annotated[int, Field(ge=0)] = 100_000
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> OnlineStoreSettings:
+        if self.kind == "redis" and self.url is None:
+            raise ValueError("kind: redis needs `url` (like redis://127.0.0.1:6379/0)")
+        return self
+
+
+class AutoscalingSettings(Strict):
+    """Ray Serve autoscaling of the decision deployment (its `autoscaling_config`): between
+    `min_replicas` and `max_replicas`, aiming at `target_ongoing_requests` per replica. At
+    least one replica: a cold start loads the model, too slow for a decision API."""
+
+    min_replicas: Annotated[int, Field(ge=1)] = 1
+    max_replicas: Annotated[int, Field(ge=1)] = 4
+    target_ongoing_requests: Annotated[float, Field(gt=0)] = 2.0
+
+    @model_validator(mode="after")
+    def _min_within_max(self) -> AutoscalingSettings:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("min_replicas must be at most max_replicas")
+        return self
+
+
 class ServingConfig(Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     topology: Literal["fused", "composed"] = "fused"
-    replicas: Annotated[int, Field(ge=1)] = 2
+    replicas: Annotated[int, Field(ge=1)] = 2  # fixed count, unless `autoscaling` is set
+    autoscaling: AutoscalingSettings | None = None
     replica_cpus: Annotated[float, Field(gt=0)] = 0.25
     mode: RayServeMode = RayServeMode()
+    #: Where Serve runs its HTTP proxy (or HAProxy): `HeadOnly`, one on the head node (the
+    #: only choice when nodes share a machine: each proxy binds `port`), or `EveryNode`.
+    proxy_location: Literal["HeadOnly", "EveryNode"] = "HeadOnly"
     model_alias: ServedAlias = "champion"
     epsilon: Annotated[float, Field(ge=0, le=1)] = 0.05
     scoring_budget_ms: Annotated[float, Field(gt=0)] = 50.0
@@ -477,6 +550,7 @@ class ServingConfig(Strict):
     scoring_batch_size: Annotated[int, Field(ge=1)] = 1  # composed topology; 1 = no batching
     scoring_batch_wait_ms: Annotated[float, Field(ge=0)] = 1.0
     customers_path: str | None = None  # default: LIFTGATE_HOME/online_store/customers.parquet
+    online_store: OnlineStoreSettings = OnlineStoreSettings()
     decision_log: DecisionLogSettings = DecisionLogSettings()
     guard: bool = True  # `liftgate serve` runs the guard loop over active rollouts
     outcomes: OutcomeSettings = OutcomeSettings()

@@ -43,7 +43,13 @@ from liftgate.core.vocabulary import (
 )
 from registry.errors import RegistryError
 from registry.four_eyes import Custody
-from registry.store import REFERENCE_ARTIFACT, SCORING_ARTIFACTS, connect
+from registry.store import (
+    REFERENCE_ARTIFACT,
+    SCORING_ARTIFACTS,
+    TrackingStore,
+    connect,
+    tracking_store,
+)
 
 LIGHTGBM_FLAVOUR = "lightgbm"
 BOOSTER_CLASS = "lightgbm.basic.Booster"
@@ -64,7 +70,8 @@ class ModelRegistry:
     def __init__(self, home: Home, policy: RegistryPolicy | None = None):
         self.home = home
         self.policy = policy or RegistryPolicy()
-        self.client = connect(home)
+        self.store: TrackingStore = tracking_store(home, self.policy)
+        self.client = connect(self.store)
         self._cache: dict[tuple[str, str], ScoringModel] = {}
 
     # --- reading ---------------------------------------------------------------------------
@@ -98,7 +105,7 @@ class ModelRegistry:
         Cached per process: a registered version's artifacts never change, and the guard
         checks drift every few minutes.
         """
-        key = (self.home.mlflow_uri, name, str(version))
+        key = (self.store.uri, name, str(version))
         if key not in _PROFILES:
             _PROFILES[key] = self._download_profile(name, str(version))
         return _PROFILES[key]
@@ -109,7 +116,10 @@ class ModelRegistry:
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 local = mlflow.artifacts.download_artifacts(
-                    run_id=run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp
+                    run_id=run_id,
+                    artifact_path=REFERENCE_ARTIFACT,
+                    dst_path=tmp,
+                    tracking_uri=self.store.uri,
                 )
                 return pd.read_parquet(local), tags
             except (MlflowException, OSError):
@@ -323,17 +333,20 @@ class ModelRegistry:
         model_version = self._version(name, version)
         key = (name, str(model_version.version))
         if key not in self._cache:
-            conversion = _booster(name, str(model_version.version))
+            conversion = _booster(self.store, name, str(model_version.version))
             run_id = model_version.tags.get(TAG_RUN_ID, model_version.run_id)
             with tempfile.TemporaryDirectory() as tmp:
                 local = mlflow.artifacts.download_artifacts(
-                    run_id=run_id, artifact_path=SCORING_ARTIFACTS, dst_path=tmp
+                    run_id=run_id,
+                    artifact_path=SCORING_ARTIFACTS,
+                    dst_path=tmp,
+                    tracking_uri=self.store.uri,
                 )
                 self._cache[key] = ScoringModel.from_companions(conversion, Path(local))
         return LoadedScorer(name, str(model_version.version), alias, self._cache[key])
 
 
-def _booster(name: str, version: str) -> lgb.Booster:
+def _booster(store: TrackingStore, name: str, version: str) -> lgb.Booster:
     """The registered model, read as a LightGBM Booster from LightGBM's text format.
 
     `mlflow.lightgbm.load_model` unpickles (cloudpickle) every other flavour and adds the
@@ -343,7 +356,10 @@ def _booster(name: str, version: str) -> lgb.Booster:
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(
             mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{version}", dst_path=tmp
+                artifact_uri=f"models:/{name}/{version}",
+                dst_path=tmp,
+                tracking_uri=store.uri,
+                registry_uri=store.uri,
             )
         )
         flavour = Model.load(local).flavors.get(LIGHTGBM_FLAVOUR) or {}

@@ -73,7 +73,7 @@ def train_and_register(
     progress("logging the run to MLflow and registering a version")
     trained_by = who or current_user()
     version = log_training(
-        result, registry.home, name, data_fingerprint(logged), str(path), trained_by
+        result, registry.store, name, data_fingerprint(logged), str(path), trained_by
     )
     champion_auc, note = champion_auc_on_holdout(registry, name, result)
     gate = evaluate_gate(result.metrics, config.models.gate, champion_auc).to_dict()

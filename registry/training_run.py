@@ -17,7 +17,6 @@ import pandas as pd  # noqa: E402
 from mlflow.entities.model_registry import ModelVersion  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 
-from liftgate.core.home import Home  # noqa: E402
 from liftgate.core.vocabulary import (  # noqa: E402
     TAG_ACTION_IDS,
     TAG_CONTRACT_VERSION,
@@ -29,6 +28,7 @@ from liftgate.core.vocabulary import (  # noqa: E402
 from registry.store import (  # noqa: E402
     REFERENCE_ARTIFACT,
     SCORING_ARTIFACTS,
+    TrackingStore,
     connect,
     training_experiment_id,
 )
@@ -59,7 +59,7 @@ def _importance_figure(importance: dict[str, float]):
 
 def log_training(
     result: TrainingResult,
-    home: Home,
+    store: TrackingStore,
     model_name: str,
     data_fingerprint: str,
     data_source: str,
@@ -67,8 +67,8 @@ def log_training(
 ) -> ModelVersion:
     """One MLflow run: params, metrics, plot, lineage tags (who trained it too: four eyes
     needs it), model and companions; registered."""
-    client = connect(home)
-    experiment_id = training_experiment_id(client, home)
+    client = connect(store)
+    experiment_id = training_experiment_id(client, store)
     model = result.model
     data = result.dataset
     names = result.feature_names

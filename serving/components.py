@@ -37,10 +37,12 @@ from serving.actions import ActionService
 from serving.arm_policies import ArmPolicies, default_providers
 from serving.decision_ids import DecisionIds
 from serving.events import EventService
+from serving.feature_stores import open_online_store
 from serving.metrics import ServingMetrics
 from serving.online_store import FeatureLookup, OnlineStore
 from serving.outcome_ledger import OutcomeLedger
 from serving.outcome_rules import OutcomeRules
+from serving.redis_store import RedisOnlineStore
 
 if TYPE_CHECKING:
     from registry.client import LoadedScorer
@@ -59,11 +61,6 @@ logger = logging.getLogger(__name__)
 READY_WAIT_S = 120.0
 POLL_S = 1.0  # experiment state
 REFRESH_S = 10.0  # registry aliases
-
-
-def customers_path(config: LiftgateConfig, home: Home) -> Path:
-    configured = config.serving.customers_path
-    return Path(configured) if configured else home.customers
 
 
 class Components:
@@ -90,7 +87,7 @@ class Components:
         self.catalogue = ActionCatalogue(config.actions)
         self._warm_up_row, _ = self.contract.transform_row({})
         self._all_codes = np.arange(len(self.catalogue))
-        self.store: OnlineStore | None = None
+        self.store: OnlineStore | RedisOnlineStore | None = None
         self.models: dict[str, LoadedScorer] = {}  # by registry reference: alias or version
         self.router = NO_EXPERIMENTS
         self.arm_policies = ArmPolicies()  # the ingress's: see build_service
@@ -188,9 +185,7 @@ class Components:
 
     def _load_once(self) -> None:
         if self.load_store and self.store is None:
-            self.store = OnlineStore.from_parquet(
-                customers_path(self.config, self.home), self.contract, self.catalogue
-            )
+            self.store = open_online_store(self.config, self.home, self.contract, self.catalogue)
             logger.info("online store loaded: %d customers", self.store.size)
         experiments_changed = self._refresh_experiments()
         self.arm_policies.refresh(self.router)
@@ -248,6 +243,19 @@ class Components:
     def close(self) -> None:
         self._stop.set()
         self._wake.set()
+
+
+def loading_problem(config: LiftgateConfig, home: Home) -> Exception | None:
+    """What a replica's loader fails on, found by loading once in this process (None: it
+    loads): what a start that never became ready reports (liftgate.app.runner)."""
+    components = Components(config, home, ServingMetrics(), watch_canary=False)
+    try:
+        components._load_once()
+    except Exception as exc:  # the loader's own failure, whatever it is, is the answer
+        return exc
+    finally:
+        components.close()
+    return None
 
 
 def open_log(

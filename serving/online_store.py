@@ -34,6 +34,25 @@ class FeatureLookup:
     repairs: RepairCounts | None = None  # repairs made at request time (context, cold start)
 
 
+def encode(
+    contract: FeatureContract,
+    catalogue: ActionCatalogue,
+    attributes: Mapping[str, Any],
+    cold_start: bool,
+) -> FeatureLookup:
+    """One customer's raw attributes through the contract, and their action eligibility."""
+    features, repairs = contract.transform_row(attributes)
+    single = {name: [value] for name, value in attributes.items()}
+    eligible = catalogue.eligibility_mask(single, n_rows=1)[0]
+    return FeatureLookup(features, eligible, cold_start, repairs)
+
+
+def copy_of(lookup: FeatureLookup) -> FeatureLookup:
+    """A lookup the caller may change without changing `lookup` (a store's shared one)."""
+    repairs = None if lookup.repairs is None else RepairCounts(lookup.repairs.counts.copy())
+    return FeatureLookup(lookup.features.copy(), lookup.eligible.copy(), lookup.cold_start, repairs)
+
+
 class OnlineStore:
     def __init__(self, table: pa.Table, contract: FeatureContract, catalogue: ActionCatalogue):
         if CUSTOMER_ID not in table.column_names:
@@ -64,18 +83,13 @@ class OnlineStore:
         return {name: values[row] for name, values in self._attributes.items()}
 
     def encode(self, attributes: Mapping[str, Any], cold_start: bool) -> FeatureLookup:
-        features, repairs = self.contract.transform_row(attributes)
-        single = {name: [value] for name, value in attributes.items()}
-        eligible = self.catalogue.eligibility_mask(single, n_rows=1)[0]
-        return FeatureLookup(features, eligible, cold_start, repairs)
+        return encode(self.contract, self.catalogue, attributes, cold_start)
 
     def lookup(self, customer_id: str, context: Mapping[str, Any] | None = None) -> FeatureLookup:
         row = self._row.get(customer_id)
         if not context:
             if row is not None:
                 return FeatureLookup(self._features[row].copy(), self._eligible[row].copy(), False)
-            unknown = self._unknown
-            repairs = RepairCounts(unknown.repairs.counts.copy())
-            return FeatureLookup(unknown.features.copy(), unknown.eligible.copy(), True, repairs)
+            return copy_of(self._unknown)
         attributes = {**self.attributes(customer_id), **(context or {})}
         return self.encode(attributes, cold_start=row is None)

@@ -16,6 +16,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from configs.loader import load_config
+from configs.schema import RayServeMode, ServingConfig
 from experiments.canary import CanarySplit
 from liftgate.core.home import Home
 from liftgate.core.scoring import Scores, score_batch
@@ -149,28 +150,37 @@ def canary_user_config(split: CanarySplit | None, revision: int) -> dict:
     return {"canary": split.to_dict() if split else None, "revision": revision}
 
 
+#: The composed topology's stage deployments, one replica each: features, scoring.
+STAGES = ("features", "scoring")
+
+
 def build_application(
     config_dir: str,
     home_root: str,
     topology: str,
-    replicas: int,
-    cpus: float,
+    replicas: int | None = None,
+    cpus: float | None = None,
     user_config: dict | None = None,
 ):
     """The bound Serve application for a topology. Redeploying it with only a new
-    `user_config` (the canary split) reconfigures the ingress replicas in place."""
-    options = {"ray_actor_options": {"num_cpus": cpus}, "logging_config": LOGGING}
+    `user_config` (the canary split) reconfigures the ingress replicas in place.
+
+    Replicas and CPUs left None are set by the declarative config (`deploy_config`), whose
+    deployment entries override these options."""
+    options: dict = {"logging_config": LOGGING}
+    if cpus is not None:
+        options["ray_actor_options"] = {"num_cpus": cpus}
     ingress = serve.deployment(
         DecisionIngress,
         name="decide",
-        num_replicas=replicas,
         user_config=user_config or canary_user_config(None, 0),
         **options,
+        **({} if replicas is None else {"num_replicas": replicas}),
     )
     if topology == "fused":
         return ingress.bind(config_dir, home_root)
-    features = serve.deployment(FeatureStage, name="features", num_replicas=1, **options)
-    scoring = serve.deployment(ScoringStage, name="scoring", num_replicas=1, **options)
+    features = serve.deployment(FeatureStage, name=STAGES[0], **options)
+    scoring = serve.deployment(ScoringStage, name=STAGES[1], **options)
     return ingress.bind(
         config_dir,
         home_root,
@@ -180,45 +190,75 @@ def build_application(
 
 
 APP_NAME = "liftgate"
+IMPORT_PATH = "serving.ray_app:application"
 
 
 def application(args: dict):
     """The application builder Serve imports from a declarative config (`deploy_config`)."""
-    return build_application(
-        args["config_dir"],
-        args["home_root"],
-        args["topology"],
-        int(args["replicas"]),
-        float(args["cpus"]),
-    )
+    return build_application(args["config_dir"], args["home_root"], args["topology"])
+
+
+def serve_mode_env(mode: RayServeMode) -> dict[str, str]:
+    """The environment that switches on the project's Serve modes (serving.yaml `mode`).
+
+    >>> serve_mode_env(RayServeMode(haproxy=False))
+    {'RAY_SERVE_THROUGHPUT_OPTIMIZED': '1'}
+    """
+    env = {}
+    if mode.throughput_optimized:
+        env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
+    if mode.haproxy:
+        env["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+        env["RAY_SERVE_HAPROXY_NBTHREAD"] = str(mode.haproxy_threads)
+        env["RAY_SERVE_HAPROXY_METRICS_ENABLED"] = "0"
+    return env
 
 
 def deploy_config(
+    serving: ServingConfig,
     config_dir: str,
     home_root: str,
+    host: str,
+    port: int,
     topology: str,
-    replicas: int,
-    cpus: float,
     user_config: dict,
 ) -> dict:
-    """A declarative Serve config (what `serve deploy` takes). Its code version is a hash
-    of the import path, so a redeploy that changes only the ingress's `user_config` is a
-    lightweight update: replicas are reconfigured in place, not replaced. (`serve.run` of
-    a Python application draws a new random version each time and replaces them all.)"""
+    """The full declarative Serve config: what `liftgate serve` deploys, `liftgate serve
+    --export-config` writes and `serve deploy` takes on a cluster.
+
+    Every node's replicas read `config_dir` and write their logs under `home_root`, so on
+    a cluster both are on a shared file system (or volume) at the same path. The Serve
+    modes' environment goes to the controller (which starts the proxies) and to the
+    replicas, so a cluster gets it without our driver.
+
+    Its code version is a hash of the import path, so a redeploy that changes only the
+    ingress's `user_config` is a lightweight update: replicas are reconfigured in place,
+    not replaced. (`serve.run` of a Python application draws a new random version each
+    time and replaces them all.)"""
+
+    def resources() -> dict:  # a fresh dict each: the document is edited and dumped
+        return {"ray_actor_options": {"num_cpus": serving.replica_cpus}}
+
+    scaling = (
+        {"num_replicas": serving.replicas}
+        if serving.autoscaling is None
+        else {"autoscaling_config": serving.autoscaling.model_dump()}
+    )
+    deployments = [{"name": "decide", **scaling, **resources(), "user_config": user_config}]
+    if topology == "composed":
+        deployments += [{"name": stage, "num_replicas": 1, **resources()} for stage in STAGES]
     return {
+        "proxy_location": serving.proxy_location,
+        "http_options": {"host": host, "port": port},
+        "controller_options": {"runtime_env": {"env_vars": serve_mode_env(serving.mode)}},
         "applications": [
             {
                 "name": APP_NAME,
                 "route_prefix": "/",
-                "import_path": "serving.ray_app:application",
-                "args": {
-                    "config_dir": config_dir,
-                    "home_root": home_root,
-                    "topology": topology,
-                    "replicas": replicas,
-                    "cpus": cpus,
-                },
-                "deployments": [{"name": "decide", "user_config": user_config}],
+                "import_path": IMPORT_PATH,
+                "runtime_env": {"env_vars": serve_mode_env(serving.mode)},
+                "args": {"config_dir": config_dir, "home_root": home_root, "topology": topology},
+                "deployments": deployments,
             }
-        ]
+        ],
     }

@@ -16,6 +16,7 @@ from configs.loader import load_config
 from liftgate.app.cli.main import app
 from liftgate.core.home import HOME_ENV, Home
 from liftgate.core.local_postgres import LocalPostgres, PostgresUnavailable
+from liftgate.core.local_redis import LocalRedis, RedisUnavailable
 from liftgate.sim.world import World
 from registry.client import ModelRegistry
 from serving.api_keys import APP, KeyStore
@@ -117,6 +118,20 @@ def local_postgres() -> Iterator[LocalPostgres]:
     try:
         server = LocalPostgres()
     except PostgresUnavailable as missing:
+        if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
+            raise
+        pytest.skip(str(missing))
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def local_redis() -> Iterator[LocalRedis]:
+    """A throwaway Redis server on 127.0.0.1 for the session (liftgate.core.local_redis),
+    skipped or failing without redis-server exactly as `local_postgres` is."""
+    try:
+        server = LocalRedis()
+    except RedisUnavailable as missing:
         if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
             raise
         pytest.skip(str(missing))

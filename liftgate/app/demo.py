@@ -32,6 +32,7 @@ from liftgate.sim.world import World, stock_home
 from liftgate.sim.world.world import REVENUE_NOISE_SIGMA
 from registry.client import ModelRegistry
 from registry.pipeline import train_and_register
+from registry.store import TrackingStore
 from serving.api_keys import APP, KeyStore
 
 CONCURRENCY = 8
@@ -160,6 +161,11 @@ async def send_traffic(
     async with httpx.AsyncClient(timeout=10.0, headers=headers) as client:
         await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
     return results
+
+
+def _mlflow_view(store: TrackingStore) -> str:
+    """How to look at the registry the demo used: its server, or `mlflow ui` over the file."""
+    return store.uri if store.is_server else f"mlflow ui --backend-store-uri {store.uri}"
 
 
 def _summary_table(joined: pd.DataFrame) -> list[str]:
@@ -357,7 +363,7 @@ def run_demo(
         f"{served_value:.2f} vs uniform random {random_value:.2f} "
         f"({(served_value / random_value - 1):+.0%}); oracle {oracle_value:.2f}",
         *_action_lines(home, results, drained),
-        f"state      {home.root} (MLflow: mlflow ui --backend-store-uri {home.mlflow_uri})",
+        f"state      {home.root} (MLflow: {_mlflow_view(registry.store)})",
     ]
     summary["report"] = "\n".join(lines)
     return summary

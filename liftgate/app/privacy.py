@@ -126,7 +126,7 @@ def erase_customer(
     settle_s: float | None = None,
 ) -> ErasureReport:
     """Erase the customer from every store (see the module); the report says what went."""
-    from serving.components import customers_path  # the replicas' stages: slow to import
+    from serving.feature_stores import customers_path
 
     if not customer_id.strip():
         raise InputError("expected a customer id; got an empty one", parameter="customer_id")

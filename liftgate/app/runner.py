@@ -19,7 +19,7 @@ from configs.loader import LiftgateConfig, config_digest
 from experiments.canary import CanarySplit
 from experiments.canary_state import read_split
 from liftgate.core import audit
-from liftgate.core.errors import LiftgateError
+from liftgate.core.errors import BAD_INPUT, CHECK_FAILED, InputError, LiftgateError
 from liftgate.core.home import HOME_ENV, Home
 from liftgate.core.jsonstate import UnreadableDocument, read_json, write_json
 
@@ -36,18 +36,26 @@ WEIGHTS_POLL_S = 0.1
 #: How long a stopping service waits for the delivery worker's round to end. A round cut
 #: short loses nothing: its leased entries are delivered again once the lease runs out.
 DELIVERY_STOP_S = 5.0
+#: How much longer `serve --detach` waits than the service does for itself: the time the
+#: service takes to find why it is not ready and to say it in serve.log.
+DIAGNOSIS_S = 60.0
 
 
 def ray_env(config: LiftgateConfig) -> dict[str, str]:
-    mode = config.serving.mode
-    env = dict(BASE_ENV)
-    if mode.throughput_optimized:
-        env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
-    if mode.haproxy:
-        env["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
-        env["RAY_SERVE_HAPROXY_NBTHREAD"] = str(mode.haproxy_threads)
-        env["RAY_SERVE_HAPROXY_METRICS_ENABLED"] = "0"
-    return env
+    from serving.ray_app import serve_mode_env
+
+    return {**BASE_ENV, **serve_mode_env(config.serving.mode)}
+
+
+def serve_document(
+    config: LiftgateConfig, home: Home, host: str, port: int, topology: str, user_config: dict
+) -> dict:
+    """The Serve config `liftgate serve` deploys, and `--export-config` writes."""
+    from serving.ray_app import deploy_config
+
+    return deploy_config(
+        config.serving, str(config.directory), str(home.root), host, port, topology, user_config
+    )
 
 
 def ray_temp_dir(home: Home, port: int) -> str:
@@ -119,7 +127,7 @@ def serve_foreground(
     from ray.serve.context import _get_global_client
     from ray.serve.schema import ServeDeploySchema
 
-    from serving.ray_app import canary_user_config, deploy_config
+    from serving.ray_app import canary_user_config
 
     stop = threading.Event()
     stop_on_signals(stop)
@@ -136,24 +144,30 @@ def serve_foreground(
         # its core worker's C++ failure handler writes SIGTERM "stack frames" to the log
         # first. A `liftgate stop` is a normal stop: take SIGTERM back.
         stop_on_signals(stop)
-        serve.start(http_options={"host": host, "port": port})
+        # The cluster-scoped part of the document, as `serve deploy` would start Serve.
+        cluster = serve_document(config, home, host, port, topology, canary_user_config(None, 0))
+        serve.start(
+            proxy_location=cluster["proxy_location"],
+            http_options=cluster["http_options"],
+            controller_options=cluster["controller_options"],
+        )
 
         def deploy(split, revision: int) -> None:
-            document = deploy_config(
-                str(config.directory),
-                str(home.root),
-                topology,
-                config.serving.replicas,
-                config.serving.replica_cpus,
-                canary_user_config(split, revision),
-            )
+            user_config = canary_user_config(split, revision)
+            document = serve_document(config, home, host, port, topology, user_config)
             # What `serve deploy` sends through the dashboard (off here), sent directly.
             _get_global_client().deploy_apps(ServeDeploySchema.model_validate(document))
 
         weights = WeightsFollower(home, deploy)
         weights.start()
         url = f"http://{host}:{port}"
-        wait_ready(url, ready_timeout_s, alive=lambda: not stop.is_set())
+        try:
+            wait_ready(url, ready_timeout_s, alive=lambda: not stop.is_set())
+        except TimeoutError as exc:
+            if stop.is_set():  # stopped while starting: a normal stop
+                print("liftgate stopped before it was ready", flush=True)
+                return
+            raise not_ready(config, home, exc) from None
         write_json(home.service_state, {"pid": os.getpid(), "url": url, "topology": topology})
         keys = "API keys required" if auth else "AUTH OFF: no keys asked"
         print(
@@ -308,14 +322,37 @@ def serve_detached(
         )
     url = f"http://{host}:{port}"
     try:
-        wait_ready(url, timeout_s, alive=lambda: process.poll() is None)
-    except TimeoutError:
+        # Longer than the service's own wait: its verdict (why it is not ready) comes first.
+        wait_ready(url, timeout_s + DIAGNOSIS_S, alive=lambda: process.poll() is None)
+    except TimeoutError as exc:
+        code = process.poll()  # the service's own verdict: 2 for a missing input
+        if code is None:  # it hangs without a verdict: say what /readyz said
+            with log_path.open("a") as log:
+                print(f"liftgate serve --detach: {exc}", file=log)
+            stop_process(process.pid)
         tail = log_path.read_text(errors="replace")[-3000:]
-        stop_process(process.pid)
-        raise ServiceStartError(f"the service did not become ready; {log_path}:\n{tail}") from None
+        raise ServiceStartError(
+            f"the service did not become ready; {log_path}:\n{tail}",
+            exit_code=BAD_INPUT if code == BAD_INPUT else CHECK_FAILED,
+        ) from None
     if process.poll() is not None:
         raise ServiceStartError(f"the service exited with {process.returncode}; see {log_path}")
     return {"pid": process.pid, "url": url, "topology": topology, "log": str(log_path)}
+
+
+def not_ready(config: LiftgateConfig, home: Home, timeout: TimeoutError) -> ServiceStartError:
+    """Why the service did not become ready: the last /readyz answer (in `timeout`) and the
+    loader's exception, reproduced here (exit 2 when an input is missing)."""
+    from serving.components import loading_problem
+
+    problem = loading_problem(config, home)
+    if problem is None:
+        return ServiceStartError(f"{timeout}; the models and features load in this process")
+    missing = isinstance(problem, (InputError, FileNotFoundError))
+    return ServiceStartError(
+        f"{timeout}; loading fails: {type(problem).__name__}: {problem}",
+        exit_code=BAD_INPUT if missing else CHECK_FAILED,
+    )
 
 
 def stop_process(pid: int, timeout_s: float = 90.0) -> bool:

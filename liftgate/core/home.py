@@ -4,8 +4,8 @@
 names onto ``home.root``. The layout, with the member that names each entry::
 
     LIFTGATE_HOME/                          root
-    ├── mlflow.db                           mlflow_uri        the registry (MLflow on SQLite)
-    ├── artifacts/                          artifacts         MLflow run artifacts
+    ├── mlflow.db                           mlflow_uri        the embedded registry (SQLite)
+    ├── artifacts/                          artifacts         its MLflow run artifacts
     ├── audit/audit.jsonl                   audit_log         who changed what, and why
     ├── alerts.jsonl                        alerts_log        every alert the guard raised
     ├── logs/                               logs
@@ -76,6 +76,8 @@ class Home:
 
     @property
     def mlflow_uri(self) -> str:
+        """The embedded registry's URI: the default when models.yaml names no tracking
+        server (`registry.store.tracking_store` says which registry is used)."""
         return f"sqlite:///{self.root / 'mlflow.db'}"
 
     @property

@@ -49,12 +49,8 @@ from liftgate.journeys.campaign import (
 )
 from serving.actions import ActionService
 from serving.api_models import ActionRequest, DecideRequest
-from serving.components import (
-    READY_WAIT_S,
-    build_action_service,
-    build_service,
-    customers_path,
-)
+from serving.components import READY_WAIT_S, build_action_service, build_service
+from serving.feature_stores import customers_path
 from serving.service import DecisionService, InvalidRequest
 
 #: Decisions made at once: their log writes share an fsync (group commit).

@@ -20,7 +20,7 @@ from liftgate.journeys.campaign_run import run_campaign
 from liftgate.sim.world import World, stock_home
 from registry.client import ModelRegistry
 from registry.pipeline import train_and_register
-from serving.components import customers_path
+from serving.feature_stores import customers_path
 from serving.replay import replay
 
 pytestmark = pytest.mark.slow

@@ -20,6 +20,8 @@ from liftgate.app.cli import (
     demo,
     drift,
     experiment,
+    export,
+    features,
     guard,
     journey,
     keys,
@@ -29,6 +31,7 @@ from liftgate.app.cli import (
     replay,
     rollback,
     rollout,
+    score,
     serve,
     simulate,
     train,
@@ -54,13 +57,15 @@ def start_session(ctx: typer.Context) -> None:
 
 
 # Commands of their own, in the order of the platform's life cycle, then the groups.
-for commands in (train, serve, replay, demo, analyze, ope, rollback):
+for commands in (train, score, serve, replay, demo, analyze, ope, rollback):
     app.add_typer(commands.app)
 for name, group in {
     "world": world,
     "registry": registry,
     "config": config,
     "experiment": experiment,
+    "features": features,
+    "export": export,
     "simulate": simulate,
     "bandit": bandit,
     "uplift": uplift,

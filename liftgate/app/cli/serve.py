@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,6 +12,7 @@ from configs.schema import ServingConfig
 from liftgate.app.cli.common import ConfigDirOption, JsonOption, session
 from liftgate.app.cli.group import CommandGroup
 from liftgate.app.cli.output import emit, say
+from liftgate.app.cluster_config import ExportFormat
 
 # serving.yaml's choices, one spelling.
 Topology = ServingConfig.model_fields["topology"].annotation
@@ -32,27 +34,74 @@ def serve(
     detach: Annotated[
         bool, typer.Option("--detach", help="Run in the background; return when ready.")
     ] = False,
+    export_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--export-config",
+            help="Write the cluster's config to this file and exit; nothing is started.",
+        ),
+    ] = None,
+    export_format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="serve: the Serve config `serve deploy` takes; kuberay: a RayService manifest.",
+        ),
+    ] = "serve",
+    image: Annotated[
+        str, typer.Option("--image", help="kuberay: the image holding liftgate.")
+    ] = "liftgate:latest",
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="kuberay: worker pods (Ray nodes).")
+    ] = 2,
+    node_cpus: Annotated[str, typer.Option("--node-cpus", help="kuberay: CPUs a pod.")] = "2",
+    node_memory: Annotated[
+        str, typer.Option("--node-memory", help="kuberay: memory a pod.")
+    ] = "4Gi",
     _config_dir: ConfigDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Serve the decision API with Ray Serve (default 127.0.0.1:8000, from serving.yaml).
 
     In the foreground until interrupted, or with `--detach` in the background, returning once
-    `/readyz` answers; `liftgate stop` stops it.
+    `/readyz` answers; `liftgate stop` stops it. With `--export-config FILE` it writes the
+    same application as a Serve config for `serve deploy FILE` on a Ray cluster (or, with
+    `--format kuberay`, a KubeRay RayService manifest) and exits.
 
     **Examples:**
 
     * `liftgate serve`
     * `liftgate serve --detach --port 8080 --json`
+    * `liftgate serve --export-config serve.yaml`
+    * `liftgate serve --export-config liftgate.k8s.yaml --format kuberay --image REG/liftgate:1`
     """
     from liftgate.app import runner
     from serving.access import OFF_WARNING, auth_enabled
+    from serving.feature_stores import check_online_store
 
     cli = session(ctx)
     config = cli.config
+    if export_config is not None:
+        from liftgate.app.cluster_config import KubeRaySpec, export_config_file
+
+        spec = KubeRaySpec(image=image, workers=workers, cpus=node_cpus, memory=node_memory)
+        written = export_config_file(
+            config,
+            cli.home,
+            export_config,
+            export_format,
+            host,
+            port or config.serving.port,
+            topology or config.serving.topology,
+            spec,
+        )
+        emit(written, as_json, lambda: typer.echo(f"wrote {written['path']} ({export_format})"))
+        return
     host = host or config.serving.host
     port = port or config.serving.port
     topology = topology or config.serving.topology
+    # At once, before Ray: a missing or empty online store names itself and its command.
+    check_online_store(config, cli.home)
     if not detach:
         runner.serve_foreground(config, cli.home, host, port, topology)
         return
