@@ -552,7 +552,7 @@ class ServingConfig(Strict):
     customers_path: str | None = None  # default: LIFTGATE_HOME/online_store/customers.parquet
     online_store: OnlineStoreSettings = OnlineStoreSettings()
     decision_log: DecisionLogSettings = DecisionLogSettings()
-    guard: bool = True  # `liftgate serve` runs the guard loop over active rollouts
+    guard: bool = True  # the rollouts' supervisor (Ray actor) runs the guard loop over rollouts
     outcomes: OutcomeSettings = OutcomeSettings()
     auth: AuthSettings = AuthSettings()
     actions: ActionSettings = ActionSettings()

@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from harness.tables import fmt, print_table, say
 
 from configs.loader import load_config
 from liftgate.core.home import HOME_ENV, Home
+from liftgate.core.local_services import free_loopback_port
 from liftgate.governance.consent import ConsentStore
 from liftgate.sim.world import World
 from registry.client import ModelRegistry
@@ -46,12 +46,6 @@ from serving.bento_app import CONSENT_DB_ENV
 from serving.bento_bundle import BundleInfo, open_bundle
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentiles(ms: list[float]) -> tuple[str, str, str]:
@@ -113,7 +107,7 @@ def main() -> None:
         export_s = time.monotonic() - started
         document = json.loads(export.stdout)
 
-        port = free_port()
+        port = free_loopback_port()
         log = (root / "serve.log").open("w")
         started = time.monotonic()
         server = subprocess.Popen(

@@ -64,7 +64,8 @@ class DecisionIngress:
         return api_for(self.config)
 
     def reconfigure(self, user_config: dict) -> None:
-        """The rollout split, changed live by the driver (`liftgate.app.runner`), no restart."""
+        """The rollout split, changed live by the rollouts' supervisor
+        (`liftgate.app.rollout_supervisor`), no restart."""
         self.components.set_canary(
             CanarySplit.from_dict(user_config.get("canary")), int(user_config.get("revision", 0))
         )
@@ -150,6 +151,8 @@ def canary_user_config(split: CanarySplit | None, revision: int) -> dict:
     return {"canary": split.to_dict() if split else None, "revision": revision}
 
 
+#: The decision deployment: the ingress, whose `user_config` carries the rollout split.
+DECIDE = "decide"
 #: The composed topology's stage deployments, one replica each: features, scoring.
 STAGES = ("features", "scoring")
 
@@ -172,7 +175,7 @@ def build_application(
         options["ray_actor_options"] = {"num_cpus": cpus}
     ingress = serve.deployment(
         DecisionIngress,
-        name="decide",
+        name=DECIDE,
         user_config=user_config or canary_user_config(None, 0),
         **options,
         **({} if replicas is None else {"num_replicas": replicas}),
@@ -222,6 +225,7 @@ def deploy_config(
     port: int,
     topology: str,
     user_config: dict,
+    import_path: str = IMPORT_PATH,
 ) -> dict:
     """The full declarative Serve config: what `liftgate serve` deploys, `liftgate serve
     --export-config` writes and `serve deploy` takes on a cluster.
@@ -234,7 +238,10 @@ def deploy_config(
     Its code version is a hash of the import path, so a redeploy that changes only the
     ingress's `user_config` is a lightweight update: replicas are reconfigured in place,
     not replaced. (`serve.run` of a Python application draws a new random version each
-    time and replaces them all.)"""
+    time and replaces them all.)
+
+    `import_path` names the application's builder: this module's, or one of a layer above
+    that composes it (`liftgate.app.serve_app`, which `liftgate serve` deploys)."""
 
     def resources() -> dict:  # a fresh dict each: the document is edited and dumped
         return {"ray_actor_options": {"num_cpus": serving.replica_cpus}}
@@ -244,7 +251,7 @@ def deploy_config(
         if serving.autoscaling is None
         else {"autoscaling_config": serving.autoscaling.model_dump()}
     )
-    deployments = [{"name": "decide", **scaling, **resources(), "user_config": user_config}]
+    deployments = [{"name": DECIDE, **scaling, **resources(), "user_config": user_config}]
     if topology == "composed":
         deployments += [{"name": stage, "num_replicas": 1, **resources()} for stage in STAGES]
     return {
@@ -255,7 +262,7 @@ def deploy_config(
             {
                 "name": APP_NAME,
                 "route_prefix": "/",
-                "import_path": IMPORT_PATH,
+                "import_path": import_path,
                 "runtime_env": {"env_vars": serve_mode_env(serving.mode)},
                 "args": {"config_dir": config_dir, "home_root": home_root, "topology": topology},
                 "deployments": deployments,

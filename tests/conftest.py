@@ -6,7 +6,9 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from typer.testing import CliRunner
@@ -15,11 +17,14 @@ import registry.pipeline as pipeline
 from configs.loader import load_config
 from liftgate.app.cli.main import app
 from liftgate.core.home import HOME_ENV, Home
-from liftgate.core.local_postgres import LocalPostgres, PostgresUnavailable
-from liftgate.core.local_redis import LocalRedis, RedisUnavailable
+from liftgate.core.local_postgres import LocalPostgres
+from liftgate.core.local_redis import LocalRedis
+from liftgate.core.local_services import ServiceUnavailable
 from liftgate.sim.world import World
 from registry.client import ModelRegistry
 from serving.api_keys import APP, KeyStore
+
+T = TypeVar("T")
 
 # Run by hand in a venv of its own with the reference libraries (see its docstring).
 collect_ignore = ["golden/make_golden.py"]
@@ -105,35 +110,31 @@ def wait_until() -> Callable[..., bool]:
     return _wait_until
 
 
-#: Set by .ci/run: a service a test needs (PostgreSQL) must be there; a missing one fails.
+#: Set by .ci/run: a service a test needs (PostgreSQL, Redis) must be there; a missing one fails.
 REQUIRE_SERVICES_ENV = "LIFTGATE_REQUIRE_SERVICES"
+
+
+def _serve(start: Callable[[], AbstractContextManager[T]]) -> Iterator[T]:
+    """A throwaway local service for the session. Without its binaries installed the test
+    is skipped on a developer's machine and fails in CI, which installs them (`.ci/run` sets
+    LIFTGATE_REQUIRE_SERVICES=1)."""
+    try:
+        server = start()
+    except ServiceUnavailable as missing:
+        if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
+            raise
+        pytest.skip(str(missing))
+    with server as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
 def local_postgres() -> Iterator[LocalPostgres]:
-    """A throwaway PostgreSQL server on 127.0.0.1 for the session (liftgate.core.local_postgres).
-
-    Without PostgreSQL installed the test is skipped on a developer's machine and fails in CI,
-    which installs it (`.ci/run` sets LIFTGATE_REQUIRE_SERVICES=1)."""
-    try:
-        server = LocalPostgres()
-    except PostgresUnavailable as missing:
-        if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
-            raise
-        pytest.skip(str(missing))
-    with server:
-        yield server
+    """A PostgreSQL server on 127.0.0.1 for the session (liftgate.core.local_postgres)."""
+    yield from _serve(LocalPostgres)
 
 
 @pytest.fixture(scope="session")
 def local_redis() -> Iterator[LocalRedis]:
-    """A throwaway Redis server on 127.0.0.1 for the session (liftgate.core.local_redis),
-    skipped or failing without redis-server exactly as `local_postgres` is."""
-    try:
-        server = LocalRedis()
-    except RedisUnavailable as missing:
-        if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
-            raise
-        pytest.skip(str(missing))
-    with server:
-        yield server
+    """A Redis server on 127.0.0.1 for the session (liftgate.core.local_redis)."""
+    yield from _serve(LocalRedis)

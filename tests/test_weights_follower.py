@@ -1,6 +1,6 @@
-"""The driver's weights follower (liftgate/app/runner.py, no Ray): every new revision of
-serving.json is deployed, and an unreadable file never stops the driver — the split last
-deployed stays until a readable revision replaces it."""
+"""The weights follower of the rollouts' supervisor (liftgate/app/rollout_supervisor.py, no
+Ray): every new revision of serving.json is deployed, and an unreadable file never stops
+it — the split last deployed stays until a readable revision replaces it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from experiments.canary import CanarySplit
 from experiments.canary_state import read_split, write_split
-from liftgate.app.runner import WeightsFollower
+from liftgate.app.rollout_supervisor import WeightsFollower
 from liftgate.core.home import Home
 
 SPLIT = CanarySplit(rollout="r", salt="r", weight=0.1, baseline=True, challenger="2")

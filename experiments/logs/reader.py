@@ -23,6 +23,7 @@ once per id); :func:`join_outcomes` attributes outcomes to decisions,
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -123,6 +124,37 @@ def _read_log(
     if not directory.is_dir():
         return schema.empty_table()
     dataset = _dataset(directory, schema)
+    table = dataset.to_table(columns=schema.names, filter=_time_filter(start, end))
+    return table.cast(schema)
+
+
+def scan_log(
+    directory: Path,
+    schema: pa.Schema,
+    columns: list[str],
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    where: ds.Expression | None = None,
+    batch_rows: int = 1 << 18,
+) -> Iterator[pa.Table]:
+    """`columns` of a log's rows with ``start <= ts < end`` (and `where`), a batch at a
+    time: memory holds one batch, not the log. Nothing when the log does not exist."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return
+    row_filter = _time_filter(start, end)
+    if where is not None:
+        row_filter = where if row_filter is None else row_filter & where
+    target = pa.schema([schema.field(c) for c in columns])
+    scanner = _dataset(directory, schema).scanner(
+        columns=columns, filter=row_filter, batch_size=batch_rows
+    )
+    for batch in scanner.to_batches():
+        if batch.num_rows:
+            yield pa.Table.from_batches([batch]).cast(target)
+
+
+def _time_filter(start: dt.datetime | None, end: dt.datetime | None) -> ds.Expression | None:
     # The date conditions are redundant with the ts ones but let the scan skip directories.
     conditions = []
     if start is not None:
@@ -140,8 +172,7 @@ def _read_log(
     row_filter = None
     for condition in conditions:
         row_filter = condition if row_filter is None else row_filter & condition
-    table = dataset.to_table(columns=schema.names, filter=row_filter)
-    return table.cast(schema)
+    return row_filter
 
 
 def _as_utc(moment: dt.datetime) -> dt.datetime:

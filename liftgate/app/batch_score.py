@@ -11,7 +11,6 @@ dashboard, a short temp dir: see `liftgate.app.runner`).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import pyarrow.parquet as pq
 
 from configs.loader import LiftgateConfig
 from configs.schema import ActionsConfig, FeaturesConfig, RegistryPolicy
-from liftgate.app.runner import BASE_ENV, ray_temp_dir
+from liftgate.app.local_ray import local_ray
 from liftgate.core.batch_scoring import OUTPUT_SCHEMA, BatchScorer, missing_columns
 from liftgate.core.catalogue import ActionCatalogue
 from liftgate.core.contract import FeatureContract
@@ -157,22 +156,11 @@ def score_with_ray(
     batch_size: int = BATCH_SIZE,
     progress: bool = True,
 ) -> None:
-    """Ray Data on a local Ray started for the run and shut down after it; Ray Data's own
-    progress bars on stderr when `progress`."""
-    os.environ.update(BASE_ENV)
-    import ray
-    import ray.data
+    """Ray Data on a local Ray started for the run and shut down after it (`local_ray`); Ray
+    Data's own progress bars on stderr when `progress`."""
+    with local_ray(home, progress=progress):
+        import ray.data
 
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        _temp_dir=ray_temp_dir(home, os.getpid()),  # a run of its own beside any service
-    )
-    try:
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = progress
-        context.print_on_execution_start = False
         (
             # A file is one block unless split: a block per batch, so every actor has work.
             ray.data.read_parquet(
@@ -188,5 +176,3 @@ def score_with_ray(
             )
             .write_parquet(str(target))
         )
-    finally:
-        ray.shutdown()

@@ -80,10 +80,18 @@ def rayservice_manifest(
     head and one worker group. Replicas go to the workers (the head offers no CPUs); the
     decision deployment's autoscaling, if set, lets KubeRay add worker pods up to one per
     replica at most."""
+    from liftgate.app.serve_app import IMPORT_PATH
     from serving.ray_app import canary_user_config, deploy_config
 
     document = deploy_config(
-        config.serving, POD_CONFIG_DIR, POD_HOME, host, port, topology, canary_user_config(None, 0)
+        config.serving,
+        POD_CONFIG_DIR,
+        POD_HOME,
+        host,
+        port,
+        topology,
+        canary_user_config(None, 0),
+        import_path=IMPORT_PATH,  # with the rollouts' supervisor: no driver on a cluster
     )
     claim_name = f"{spec.name}-home"
     claim = {

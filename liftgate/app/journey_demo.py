@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -45,6 +44,7 @@ from experiments.stats.analysis import analyze
 from liftgate.core.clock import CompressedClock
 from liftgate.core.errors import CheckFailed
 from liftgate.core.home import HOME_ENV, Home
+from liftgate.core.local_services import free_loopback_port
 from liftgate.governance.outbox import delivery_worker
 from liftgate.journeys.clock_file import write_clock
 from liftgate.journeys.state import ACTIVE, OPEN_STATUSES, JourneyState, RunRow
@@ -64,17 +64,11 @@ REVOKE_SHARE = 0.05  # customers who revoke e-mail consent mid-journey
 STEP_S = 0.05  # the driver's real-time tick
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Api:
     """The local API in a thread of this process."""
 
     def __init__(self, config, home: Home):
-        self.port = _free_port()
+        self.port = free_loopback_port()
         app = create_local_app(config, home)
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")

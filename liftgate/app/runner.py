@@ -10,18 +10,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from configs.loader import LiftgateConfig, config_digest
-from experiments.canary import CanarySplit
-from experiments.canary_state import read_split
 from liftgate.core import audit
 from liftgate.core.errors import BAD_INPUT, CHECK_FAILED, InputError, LiftgateError
 from liftgate.core.home import HOME_ENV, Home
-from liftgate.core.jsonstate import UnreadableDocument, read_json, write_json
+from liftgate.core.jsonstate import read_json, write_json
 
 # Ray on one box: loopback only, no token auth, no usage report (see README: Serving).
 BASE_ENV = {
@@ -31,8 +28,6 @@ BASE_ENV = {
     "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
 }
 
-
-WEIGHTS_POLL_S = 0.1
 #: How long a stopping service waits for the delivery worker's round to end. A round cut
 #: short loses nothing: its leased entries are delivered again once the lease runs out.
 DELIVERY_STOP_S = 5.0
@@ -50,11 +45,20 @@ def ray_env(config: LiftgateConfig) -> dict[str, str]:
 def serve_document(
     config: LiftgateConfig, home: Home, host: str, port: int, topology: str, user_config: dict
 ) -> dict:
-    """The Serve config `liftgate serve` deploys, and `--export-config` writes."""
+    """The Serve config `liftgate serve` deploys, and `--export-config` writes: the
+    application with the rollouts' supervisor (`liftgate.app.serve_app`)."""
+    from liftgate.app.serve_app import IMPORT_PATH
     from serving.ray_app import deploy_config
 
     return deploy_config(
-        config.serving, str(config.directory), str(home.root), host, port, topology, user_config
+        config.serving,
+        str(config.directory),
+        str(home.root),
+        host,
+        port,
+        topology,
+        user_config,
+        import_path=IMPORT_PATH,
     )
 
 
@@ -127,6 +131,7 @@ def serve_foreground(
     from ray.serve.context import _get_global_client
     from ray.serve.schema import ServeDeploySchema
 
+    from liftgate.app.rollout_supervisor import WeightsFollower
     from serving.ray_app import canary_user_config
 
     stop = threading.Event()
@@ -158,8 +163,10 @@ def serve_foreground(
             # What `serve deploy` sends through the dashboard (off here), sent directly.
             _get_global_client().deploy_apps(ServeDeploySchema.model_validate(document))
 
-        weights = WeightsFollower(home, deploy)
-        weights.start()
+        # The file's split from the start; then the rollouts' supervisor, which the
+        # application's builder starts, follows the file and runs the guard (as it does on
+        # a cluster without this driver: liftgate/app/rollout_supervisor.py).
+        WeightsFollower(home, deploy).start()
         url = f"http://{host}:{port}"
         try:
             wait_ready(url, ready_timeout_s, alive=lambda: not stop.is_set())
@@ -174,14 +181,10 @@ def serve_foreground(
             f"liftgate serving on {url} ({topology}; {keys}); stop with `liftgate stop`",
             flush=True,
         )
-        if config.serving.guard:
-            start_guard(config, home, stop)
         start_housekeeping(config, home, stop)
         delivery = start_delivery(config, home, stop) if config.serving.actions.worker else None
-        # Rollout weights: the file is the record; a change reaches the replicas as a new
-        # `user_config` (reconfigured in place, no restart; README: Rollouts).
-        while not stop.wait(WEIGHTS_POLL_S):
-            weights.poll()
+        while not stop.wait(1.0):  # timed: the signal handlers run between the waits
+            pass
         if delivery is not None:  # its round ends and its action log is flushed
             delivery.join(DELIVERY_STOP_S)
     finally:
@@ -193,66 +196,11 @@ def serve_foreground(
     print("liftgate stopped: Serve and Ray shut down", flush=True)
 
 
-class WeightsFollower:
-    """The serving weights as the driver follows them: each new revision of the file is
-    deployed; while the file cannot be read, the split last deployed stays (reported once
-    on stderr) until a readable revision replaces it."""
-
-    def __init__(self, home: Home, deploy: Callable[[CanarySplit | None, int], None]):
-        self.home, self.deploy = home, deploy
-        self.applied: int | None = None
-        self.problem: str | None = None
-
-    def start(self) -> None:
-        """Deploy the file's split; if it cannot be read, the champion serves everyone."""
-        self.poll()
-        if self.applied is None:
-            self.deploy(None, 0)
-            self.applied = 0
-
-    def poll(self) -> None:
-        try:
-            split, revision = read_split(self.home)
-        except UnreadableDocument as exc:
-            if str(exc) != self.problem:
-                self.problem = str(exc)
-                print(f"serving weights: {exc}; keeping the split applied", file=sys.stderr)
-            return
-        self.problem = None
-        if revision != self.applied:
-            self.deploy(split, revision)
-            self.applied = revision
-
-
 def stop_on_signals(stop: threading.Event) -> None:
     """SIGTERM (`liftgate stop`) and SIGINT (Ctrl-C) set ``stop``: the serve loop ends and
     shuts Serve down, and the process exits 0."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-
-
-def start_guard(config: LiftgateConfig, home: Home, stop: threading.Event) -> threading.Thread:
-    """The guard as a background task of the application (liftgate/guard/loop.py)."""
-    from liftgate.guard.controller import RolloutController
-    from liftgate.guard.loop import guard_loop
-
-    def report(results: list[dict]) -> None:
-        for result in results:
-            verdict = result.get("verdict") or {}
-            print(
-                f"guard: {result['rollout']}: {verdict.get('kind')} "
-                f"{verdict.get('summary', result.get('error', ''))}",
-                flush=True,
-            )
-
-    thread = threading.Thread(
-        target=guard_loop,
-        args=(RolloutController(config, home), stop, report),
-        daemon=True,
-        name="guard",
-    )
-    thread.start()
-    return thread
 
 
 def start_delivery(config: LiftgateConfig, home: Home, stop: threading.Event) -> threading.Thread:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,15 +25,11 @@ import urllib.request
 from pathlib import Path
 from typing import Final
 
+from liftgate.core.local_services import free_loopback_port
+
 #: A server's first start migrates its database (PostgreSQL: a minute on a busy machine).
 START_TIMEOUT_S: Final = 180.0
 STOP_TIMEOUT_S: Final = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LocalMlflowServer:
@@ -43,7 +38,7 @@ class LocalMlflowServer:
     def __init__(self, backend_store_uri: str, root: Path):
         self.backend_store_uri = backend_store_uri
         self.root = root
-        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.url = f"http://127.0.0.1:{free_loopback_port()}"
         self._process: subprocess.Popen | None = None
 
     @property

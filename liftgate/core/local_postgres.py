@@ -17,18 +17,19 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Final
+
+from liftgate.core.local_services import ServiceUnavailable, free_loopback_port
 
 #: What a server's owner is called in the cluster, and the system user that runs it as root.
 SUPERUSER: Final = "postgres"
 INSTALL_HINT: Final = "apt-get update && apt-get install -y postgresql"
 
 
-class PostgresUnavailable(RuntimeError):
+class PostgresUnavailable(ServiceUnavailable):
     """The PostgreSQL server binaries are not installed on this machine."""
 
 
@@ -45,18 +46,12 @@ def postgres_bindir() -> Path:
     return Path(installed[-1]).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LocalPostgres:
     """A PostgreSQL cluster of its own on 127.0.0.1 for the duration of a `with` block."""
 
     def __init__(self, port: int | None = None):
         self.bindir = postgres_bindir()
-        self.port = port or _free_port()
+        self.port = port or free_loopback_port()
         self.root: Path | None = None
 
     def _run(self, *command: str) -> None:

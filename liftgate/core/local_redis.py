@@ -12,25 +12,20 @@ one, and on exit stops it and removes the directory.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Final
 
+from liftgate.core.local_services import ServiceUnavailable, free_loopback_port
+
 INSTALL_HINT: Final = "apt-get update && apt-get install -y --no-install-recommends redis-server"
 START_TIMEOUT_S: Final = 10.0
 
 
-class RedisUnavailable(RuntimeError):
+class RedisUnavailable(ServiceUnavailable):
     """The redis-server binary is not installed on this machine."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LocalRedis:
@@ -43,7 +38,7 @@ class LocalRedis:
                 f"redis-server is not installed; install it with: {INSTALL_HINT}"
             )
         self.binary = binary
-        self.port = port or _free_port()
+        self.port = port or free_loopback_port()
         self.root: Path | None = None
         self.process: subprocess.Popen | None = None
 

@@ -4,7 +4,7 @@ that name the file and the column and option that asked for it."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -48,12 +48,7 @@ def read_table(
             available = pacsv.open_csv(path).schema.names
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
-    for column, option in required.items():
-        if column not in available:
-            raise InputError(
-                f"{path}: column {column!r} (from {option}) not found; "
-                f"columns are: {', '.join(available)}"
-            )
+    check_columns(path, required, available)
     wanted = list(dict.fromkeys([*required, *(c for c in optional if c in available)]))
     try:
         if fmt == "parquet":
@@ -63,6 +58,59 @@ def read_table(
         return pacsv.read_csv(path, convert_options=options)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: cannot read as {fmt.upper()}: {exc}") from None
+
+
+def check_columns(path: Path, required: Mapping[str, str], available: Sequence[str]) -> None:
+    """Raise InputError naming the file, the column and the option that asked for it when a
+    `required` column (column -> option) is not `available`."""
+    for column, option in required.items():
+        if column not in available:
+            raise InputError(
+                f"{path}: column {column!r} (from {option}) not found; "
+                f"columns are: {', '.join(available)}"
+            )
+
+
+def open_dataset(
+    path: Path, required: Mapping[str, str], string_columns: Iterable[str] = ()
+) -> ds.Dataset:
+    """The table at `path` (Parquet file or directory, or CSV) as a dataset to scan in
+    batches, once its `required` columns are checked; `string_columns` as in `read_table`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: file not found")
+    try:
+        if table_format(path) == "parquet":
+            source = ds.dataset(path, format="parquet")
+        else:
+            types = {column: pa.string() for column in string_columns if column}
+            csv = ds.CsvFileFormat(convert_options=pacsv.ConvertOptions(column_types=types))
+            source = ds.dataset(path, format=csv)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    check_columns(path, required, source.schema.names)
+    return source
+
+
+def scan_batches(
+    path: Path,
+    required: Mapping[str, str],
+    string_columns: Iterable[str] = (),
+    batch_rows: int = 1 << 20,
+) -> Iterator[pa.RecordBatch]:
+    """The `required` columns of the table at `path`, `batch_rows` rows at a time: memory
+    holds a batch, not the table. Raises like `read_table`, also mid-scan."""
+    source = open_dataset(path, required, string_columns)
+    try:
+        yield from source.to_batches(
+            columns=list(required),
+            batch_size=batch_rows,
+            # Read ahead a little, not the default dozens of batches: memory stays a few batches.
+            batch_readahead=2,
+            fragment_readahead=1,
+        )
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
 
 
 #: What counts as a missing cell: a null (pyarrow's CSV reader reads "", "n/a", "NA", "null",
@@ -94,6 +142,21 @@ def missing_cells(table: pa.Table, columns: Iterable[str]) -> dict[str, int]:
     return {column: n for column, n in counts.items() if n}
 
 
+def missing_cells_error(
+    path: Path, columns: Mapping[str, str], counts: Mapping[str, int], rows: int
+) -> InputError:
+    """The error for missing cells (`counts` per column) of a table of `rows` rows, naming
+    the file, each column and the option that asked for it."""
+    where = "; ".join(
+        f"column {column!r} (from {columns[column]}): {n:,} of {rows:,}"
+        for column, n in counts.items()
+    )
+    return InputError(
+        f"{path}: missing cells ({MISSING}) in {where}; clean the file, or fill them "
+        "explicitly with --fill-missing VALUE (or --fill-missing zero)"
+    )
+
+
 def fill_missing(
     table: pa.Table, path: Path, columns: Mapping[str, str], fill: float | None
 ) -> tuple[pa.Table, dict[str, int]]:
@@ -105,14 +168,7 @@ def fill_missing(
     """
     counts = missing_cells(table, columns)
     if counts and fill is None:
-        where = "; ".join(
-            f"column {column!r} (from {columns[column]}): {n:,} of {table.num_rows:,}"
-            for column, n in counts.items()
-        )
-        raise InputError(
-            f"{path}: missing cells ({MISSING}) in {where}; clean the file, or fill them "
-            "explicitly with --fill-missing VALUE (or --fill-missing zero)"
-        )
+        raise missing_cells_error(path, columns, counts, table.num_rows)
     for column in counts:
         values = pc.cast(table[column], pa.float64())
         missing = pc.is_null(values, nan_is_null=True)

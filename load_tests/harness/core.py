@@ -88,11 +88,11 @@ def _measure(home: Path, work: Path, n: int, requests: int, fsync: str) -> dict[
     service, components, parsed = prepared(home, work, n, fsync, WARM_UP + requests)
     try:
         loop = asyncio.new_event_loop()
-        loop.run_until_complete(_decide_all(service, parsed[:WARM_UP]))
+        loop.run_until_complete(decide_all(service, parsed[:WARM_UP]))
         gc.collect()
         gc.freeze()  # as Components.start does, now over the requests as well
         say(f"  measuring {requests} decisions ...")
-        latencies, scored = loop.run_until_complete(_decide_all(service, parsed[WARM_UP:]))
+        latencies, scored = loop.run_until_complete(decide_all(service, parsed[WARM_UP:]))
         loop.close()
     finally:
         service.close()
@@ -138,7 +138,7 @@ def prepared(
     return service, components, parsed
 
 
-async def _decide_all(
+async def decide_all(
     service: DecisionService, requests: list[DecideRequest]
 ) -> tuple[list[int], int]:
     """Each request's ns inside `decide`, and the number of actions scored in all."""

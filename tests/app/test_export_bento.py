@@ -1,9 +1,9 @@
 """`liftgate export bento`: one model version as a BentoML service answering as serving does.
 
-The reference answer is a `DecisionService` over `Components` — the stages the fused Ray
-Serve ingress runs, loaded from the registry and the home — with the same configuration
-and consent store. Ray Serve itself is not started here: its ingress calls these same
-stages, and starting it would take the shared Ray lock for a minute.
+The fast reference is a `DecisionService` over `Components` — the stages the fused Ray Serve
+ingress runs, loaded from the registry and the home. The slow end-to-end test also starts
+the real Ray Serve application (`liftgate serve --detach`) over the same home and
+configuration and checks that `bentoml serve` answers every request as it does.
 """
 
 from __future__ import annotations
@@ -47,8 +47,12 @@ SCORE_FIELDS = ("expected_value", "conversion_probability", "order_value")
 def setup(trained: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A configuration whose choice is greedy (so `chosen` does not depend on the random
     decision id), whose store is the world's customers and whose scoring budget no loaded
-    machine exceeds; and a consent store granting both channels to a few customers."""
+    machine exceeds; and a home of the module's own (a copy of the trained one: Ray Serve
+    writes logs, keys and state into it) whose consent store grants both channels to a few
+    customers, the store the bento and the reference read too."""
     root = tmp_path_factory.mktemp("bento")
+    home = Home(root / "home")
+    shutil.copytree(trained["home"].root, home.root)
     configs = root / "configs"
     shutil.copytree(config_dir(), configs)
     serving_yaml = configs / "serving.yaml"
@@ -61,13 +65,14 @@ def setup(trained: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     serving_yaml.write_text(yaml.safe_dump(settings))
     customers = pq.read_table(trained["data"] / "customers.parquet").column("customer_id")
     ids = customers.slice(0, 6).to_pylist()
-    consent_db = root / "consent.db"
+    consent_db = home.consent
+    consent_db.parent.mkdir(parents=True, exist_ok=True)
     store = ConsentStore(consent_db)
     for customer in ids[:4]:
         store.set(customer, "email", True)
         store.set(customer, "push", True)
     store.close()
-    return {"configs": configs, "consent_db": consent_db, "customers": ids, "root": root}
+    return {"configs": configs, "consent_db": consent_db, "customers": ids, "home": home}
 
 
 def requests_of(customers: list[str]) -> list[dict]:
@@ -105,12 +110,21 @@ def reference(config: LiftgateConfig, home: Home, consent_db: Path) -> Iterator[
 @pytest.fixture(scope="module")
 def expected(trained: dict, setup: dict) -> list[dict]:
     config = load_config(setup["configs"])
-    with reference(config, trained["home"], setup["consent_db"]) as service:
+    with reference(config, setup["home"], setup["consent_db"]) as service:
         return [decide(service, body) for body in requests_of(setup["customers"])]
 
 
 def decide(service: DecisionService, body: dict) -> dict:
     return asyncio.run(service.decide(DecideRequest.model_validate(body), "trace"))
+
+
+def answers_over_http(client: httpx.Client, customers: list[str]) -> list[dict]:
+    answers = []
+    for body in requests_of(customers):
+        response = client.post("/v1/decide", json=body)
+        assert response.status_code == 200, response.text
+        answers.append(response.json())
+    return answers
 
 
 def assert_same_answer(got: dict, want: dict) -> None:
@@ -138,7 +152,7 @@ def test_bundle_answers_as_the_served_stages(
     trained: dict, setup: dict, expected: list[dict], tmp_path: Path
 ) -> None:
     config = load_config(setup["configs"])
-    registry = ModelRegistry(trained["home"], config.models.registry)
+    registry = ModelRegistry(setup["home"], config.models.registry)
     loaded = registry.load(config.models.scorer.name, alias="champion")
     write_bundle(tmp_path, loaded.model, setup["configs"], trained["data"] / "customers.parquet")
     info = BundleInfo(loaded.name, loaded.version, "champion")
@@ -156,11 +170,37 @@ def test_unknown_alias_exits_2_naming_model_and_alias(trained: dict, monkeypatch
 
 
 @pytest.fixture
-def bento_server(trained: dict, setup: dict, free_port: int, tmp_path: Path) -> Iterator[str]:
-    """`liftgate export bento`, then `bentoml serve` of the bento on 127.0.0.1; its URL."""
+def ray_serve_answers(setup: dict, free_port: int, key_headers) -> list[dict]:
+    """The answers of the real Ray Serve application to `requests_of`: `liftgate serve
+    --detach` over the module's home and configuration, called with an app key, then
+    `liftgate stop`."""
+    env = {**os.environ, HOME_ENV: str(setup["home"].root)}
+    serve = [LIFTGATE, "serve", "--detach", "--host", "127.0.0.1", "--port", str(free_port)]
+    config = ["--config-dir", str(setup["configs"]), "--json"]
+    started = subprocess.run(serve + config, env=env, capture_output=True, text=True, check=False)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        url = json.loads(started.stdout)["url"]
+        headers = key_headers(setup["home"])
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+            return answers_over_http(client, setup["customers"])
+    finally:
+        stop = [LIFTGATE, "stop", "--json"]
+        stopped = subprocess.run(stop, env=env, capture_output=True, text=True, check=False)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+@pytest.fixture
+def bento_server(
+    setup: dict, ray_serve_answers: list[dict], free_port: int, tmp_path: Path
+) -> Iterator[str]:
+    """`liftgate export bento`, then `bentoml serve` of the bento on 127.0.0.1; its URL.
+
+    It starts once Ray Serve has answered and stopped: the two take turns on the test's
+    free port, and one service at a time is what the shared cores can carry."""
     env = {
         **os.environ,
-        HOME_ENV: str(trained["home"].root),
+        HOME_ENV: str(setup["home"].root),
         "BENTOML_HOME": str(tmp_path / "bentoml"),
         "BENTOML_DO_NOT_TRACK": "true",
         CONSENT_DB_ENV: str(setup["consent_db"]),
@@ -206,15 +246,22 @@ def _ready(url: str) -> bool:
 
 
 @pytest.mark.slow
-def test_bentoml_serve_answers_as_the_served_stages(
-    bento_server: str, setup: dict, expected: list[dict], wait_until
+def test_bentoml_serve_answers_as_ray_serve(
+    bento_server: str,
+    ray_serve_answers: list[dict],
+    setup: dict,
+    expected: list[dict],
+    wait_until,
 ) -> None:
+    """`bentoml serve` of the exported bento and `liftgate serve` (Ray Serve) over the same
+    home and configuration: the same ranked actions, scores and intervals (to 1e-9), choice
+    and model version for every request; both as the in-process stages too."""
     assert wait_until(lambda: _ready(bento_server), timeout_s=120), "bentoml serve not ready"
     with httpx.Client(base_url=bento_server, timeout=30) as client:
-        for body, want in zip(requests_of(setup["customers"]), expected, strict=True):
-            response = client.post("/v1/decide", json=body)
-            assert response.status_code == 200, response.text
-            assert_same_answer(response.json(), want)
+        answers = answers_over_http(client, setup["customers"])
         bad = client.post("/v1/decide", json={"customer_id": "c1", "candidates": ["nope"]})
+    for bento, ray, reference in zip(answers, ray_serve_answers, expected, strict=True):
+        assert_same_answer(bento, ray)
+        assert_same_answer(bento, reference)
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["body", "candidates", 0]

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from configs.loader import LiftgateConfig, load_config
 from configs.schema import AutoscalingSettings, RayServeMode
-from liftgate.app import runner
+from liftgate.app import runner, serve_app
 from liftgate.app.cli.main import app
 from liftgate.app.cluster_config import POD_CONFIG_DIR, POD_HOME, KubeRaySpec, rayservice_manifest
 from liftgate.core.home import HOME_ENV, Home
@@ -150,6 +150,7 @@ def test_the_kuberay_manifest_carries_the_same_serve_config(
         CONFIG.serving.port,
         CONFIG.serving.topology,
         canary_user_config(None, 0),
+        import_path=serve_app.IMPORT_PATH,
     )
     assert serve_config == expected
 

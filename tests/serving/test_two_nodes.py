@@ -94,6 +94,15 @@ class Cluster:
                 )
             )
 
+    def start_head(self) -> None:
+        """The head node, with the dashboard `serve deploy` talks to, on the loopback."""
+        self.start_node(
+            [str(BIN / "ray")], "--head", "--port", str(self.gcs),
+            "--ray-client-server-port", str(self.client),
+            "--include-dashboard=true", "--dashboard-host", "127.0.0.1",
+            "--dashboard-port", str(self.dashboard),
+        )  # fmt: skip
+
     def alive_nodes(self) -> list[dict]:
         try:
             answer = httpx.get(f"{self.dashboard_url}/api/v0/nodes", timeout=5)
@@ -118,12 +127,7 @@ def cluster(tmp_path: Path, wait_until) -> Iterator[Cluster]:
     temp_dir = f"/tmp/lg2n-{os.getpid()}"  # Ray's socket paths must stay short
     cluster = Cluster(temp_dir, tmp_path)
     try:
-        cluster.start_node(
-            [str(BIN / "ray")], "--head", "--port", str(cluster.gcs),
-            "--ray-client-server-port", str(cluster.client),
-            "--include-dashboard=true", "--dashboard-host", "127.0.0.1",
-            "--dashboard-port", str(cluster.dashboard),
-        )  # fmt: skip
+        cluster.start_head()
         assert wait_until(lambda: len(cluster.alive_nodes()) == 1, 90), "head"
         cluster.start_node(
             [sys.executable, "-c", JOIN_ON_LOOPBACK],

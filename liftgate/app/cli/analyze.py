@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 # An experiment's YAML and this command take the same choices, one spelling.
 Method = ExperimentConfig.model_fields["method"].annotation
 Correction = ExperimentConfig.model_fields["correction"].annotation
+#: How a table becomes per-arm statistics (liftgate.app.analysis_engines).
+Engine = Literal["memory", "local", "ray"]
 
 app = CommandGroup()
 
@@ -242,6 +244,15 @@ def analyze_command(
             "without it they are an error.",
         ),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="memory: read the whole table (default); local: scan it in batches on this "
+            "process; ray: Ray Data over its Parquet files. local and ray hold a batch, not "
+            "the table, and give the same numbers.",
+        ),
+    ] = "memory",
     as_json: JsonOption = False,
 ) -> None:
     """Compare every arm with the control on any table of units.
@@ -256,10 +267,7 @@ def analyze_command(
     * `liftgate analyze units.csv --arm-col arm --control control --metric revenue:mean
       --covariate revenue=pre_revenue --method sequential --json`
     """
-    import pyarrow.compute as pc
-
-    from experiments.stats.analysis import analyze
-    from liftgate.core.tables import fill_missing as fill_cells
+    from experiments.stats.analysis import analyze_statistics, check_weights
     from liftgate.core.tables import parse_fill
 
     specs = [parse_metric(m) for m in metric]
@@ -274,17 +282,19 @@ def analyze_command(
         for col in s.columns:
             option = "--covariate" if col == s.covariate_column else "--metric"
             columns.setdefault(col, f"{option} {s.name!r}")
-    table = read_table(data, columns, arm_col=arm_col)
-    arms = {str(a) for a in pc.unique(table[arm_col]).to_pylist() if a is not None}
-    if control not in arms:
+    if engine == "memory":
+        stats, filled = in_memory_statistics(data, columns, arm_col, specs, fill)
+    else:
+        stats, filled = streamed_statistics(engine, data, columns, arm_col, specs, fill)
+    if control not in stats:
         raise InputError(
             f"--control: arm {control!r} not found in column {arm_col!r} of {data} "
-            f"(arms present: {', '.join(sorted(arms))})"
+            f"(arms present: {', '.join(sorted(stats))})"
         )
-    metric_columns = {c: option for c, option in columns.items() if c != arm_col}
-    table, filled = fill_cells(table, data, metric_columns, fill)
     try:
-        document = analyze(table, arm_col, control, specs, method, shares, alpha, correction)
+        if shares is not None:
+            check_weights(shares, list(stats), arm_col)
+        document = analyze_statistics(stats, control, specs, method, shares, alpha, correction)
     except ValueError as exc:
         if isinstance(exc, InputError) and exc.parameter:  # an option: its flag is named
             raise
@@ -294,3 +304,53 @@ def analyze_command(
         cells = ", ".join(f"{n:,} in {column!r}" for column, n in filled.items())
         say(f"filled missing cells with {fill:g} (--fill-missing): {cells}")
     emit(document, as_json, lambda: print_results(document, alpha))
+
+
+def in_memory_statistics(
+    data: Path,
+    columns: Mapping[str, str],
+    arm_col: str,
+    specs: list[MetricSpec],
+    fill: float | None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """The `memory` engine: per-arm statistics of the whole table read at once, and the
+    missing cells filled per column."""
+    from experiments.stats.aggregate import aggregate
+    from liftgate.core.tables import fill_missing as fill_cells
+
+    table = read_table(data, columns, arm_col=arm_col)
+    metric_columns = {c: option for c, option in columns.items() if c != arm_col}
+    table, filled = fill_cells(table, data, metric_columns, fill)
+    try:
+        return aggregate(table, arm_col, specs), filled
+    except ValueError as exc:
+        raise InputError(f"{data}: {exc}") from None
+
+
+def streamed_statistics(
+    engine: str,
+    data: Path,
+    columns: Mapping[str, str],
+    arm_col: str,
+    specs: list[MetricSpec],
+    fill: float | None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """The `local` and `ray` engines (:mod:`liftgate.app.analysis_engines`): per-arm
+    statistics summed over batches, and the missing cells filled per column."""
+    from liftgate.app import analysis_engines as engines
+    from liftgate.core.home import Home
+    from liftgate.core.tables import open_dataset, scan_batches, table_format
+
+    metric_columns = {c: option for c, option in columns.items() if c != arm_col}
+    if engine == "local":
+        batches = scan_batches(data, columns, [arm_col], batch_rows=engines.BATCH_ROWS)
+        summary = engines.summarize_batches(batches, arm_col, specs, metric_columns, fill)
+    else:
+        if data.exists() and table_format(data) != "parquet":
+            raise InputError(f"--engine ray: reads Parquet only; {data} is not Parquet")
+        source = open_dataset(data, columns)
+        summary = engines.summarize_with_ray(
+            source.files, list(columns), arm_col, specs, metric_columns, fill, Home.from_env()
+        )
+    stats = engines.finish(summary, data, metric_columns, fill)
+    return stats, summary.missing if fill is not None else {}

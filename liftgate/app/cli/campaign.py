@@ -14,7 +14,7 @@ import typer
 
 from liftgate.app.cli.common import ConfigDirOption, JsonOption, session
 from liftgate.app.cli.group import CommandGroup
-from liftgate.app.cli.output import emit, print_table, table_of
+from liftgate.app.cli.output import emit, print_table, progress_bar, table_of
 from liftgate.core.errors import InputError
 
 app = CommandGroup(
@@ -24,31 +24,19 @@ app = CommandGroup(
 
 @contextmanager
 def _progress_bar(show: bool) -> Iterator[tuple[Any, Any]]:
-    """`(on_start, on_customer)` callbacks drawing a progress bar on stderr (or nothing)."""
-    if not show:
-        yield (lambda total, done: None), (lambda: None)
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    """`(on_start, on_customer)` callbacks of the campaign run drawing a progress bar on
+    stderr (or nothing): the run says its total, resumed runs how many were done."""
+    with progress_bar(show) as start_bar:
+        advance = None
 
-    bar = Progress(
-        "{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
-    task = None
+        def on_start(total: int, done: int) -> None:
+            nonlocal advance
+            advance = start_bar(total, done)
 
-    def on_start(total: int, done: int) -> None:
-        nonlocal task
-        task = bar.add_task("customers", total=total, completed=done)
+        def on_customer() -> None:
+            if advance is not None:
+                advance(1)
 
-    def on_customer() -> None:
-        if task is not None:
-            bar.advance(task)
-
-    with bar:
         yield on_start, on_customer
 
 

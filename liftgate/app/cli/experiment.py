@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from liftgate.app.cli.analyze import print_results, srm_warning, with_interval
+from liftgate.app.cli.analyze import Engine, print_results, srm_warning, with_interval
 from liftgate.app.cli.common import ConfigDirOption, JsonOption, find_experiment, session
 from liftgate.app.cli.group import CommandGroup
 from liftgate.app.cli.output import emit, print_table, say, table_of
@@ -23,6 +23,7 @@ from liftgate.core.errors import CheckFailed, InputError
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from liftgate.app.report_units import UnitsJob
     from liftgate.core.home import Home
 
 app = CommandGroup(help="A/B/n experiments: plan, start, watch, stop, report.")
@@ -343,32 +344,52 @@ def read_experiment_decisions(experiment: Any, home: Home) -> pa.Table:
     return read_decisions(home.decision_log, start=start, end=stop)
 
 
+def units_job(config: Any, experiment: Any, home: Home) -> UnitsJob:
+    """Where the experiment's logs are under ``home`` and how its units are built."""
+    import datetime as dt
+
+    from liftgate.app.report_units import UnitsJob
+    from liftgate.core.contract import FeatureContract
+
+    start = _utc(experiment.start)
+    names = FeatureContract(config.features).names
+    covariate_index = None
+    if experiment.cuped_covariate is not None:
+        covariate_index = names.index(experiment.cuped_covariate)
+    return UnitsJob(
+        decision_log=home.decision_log,
+        outcome_log=home.outcome_log,
+        experiment=experiment.name,
+        start=start,
+        stop=_utc(experiment.stop),
+        # An app's clock may stamp an outcome a little before its decision: a day of margin.
+        outcomes_since=start - dt.timedelta(days=1) if start is not None else None,
+        window_s=experiment.attribution_window_hours * 3600.0,
+        covariate_index=covariate_index,
+        segments={name: names.index(name) for name in experiment.segment_by},
+    )
+
+
 def load_units(
     config: Any, experiment: Any, home: Home, decisions: pa.Table
 ) -> tuple[pa.Table, int]:
     """The experiment's units from ``decisions`` and the outcome log under ``home``,
     without the holdout, and the number of holdout units."""
-    import datetime as dt
-
-    import pyarrow.compute as pc
-
     from experiments.logs.reader import read_outcomes
     from experiments.units import experiment_units
-    from liftgate.core.contract import FeatureContract
 
-    start = _utc(experiment.start)
-    # An app's clock may stamp an outcome a little before its decision: a day of margin.
-    since = start - dt.timedelta(days=1) if start is not None else None
-    outcomes = read_outcomes(home.outcome_log, start=since)
-    names = FeatureContract(config.features).names
-    covariate_index = None
-    if experiment.cuped_covariate is not None:
-        covariate_index = names.index(experiment.cuped_covariate)
-    segments = {name: names.index(name) for name in experiment.segment_by}
-    window_s = experiment.attribution_window_hours * 3600.0
+    job = units_job(config, experiment, home)
+    outcomes = read_outcomes(home.outcome_log, start=job.outcomes_since)
     units = experiment_units(
-        decisions, outcomes, experiment.name, window_s, covariate_index, segments
+        decisions, outcomes, job.experiment, job.window_s, job.covariate_index, dict(job.segments)
     )
+    return without_holdout(units)
+
+
+def without_holdout(units: pa.Table) -> tuple[pa.Table, int]:
+    """The units not in the holdout, and how many are."""
+    import pyarrow.compute as pc
+
     holdout = pc.fill_null(pc.equal(units["arm"], "holdout"), False)
     n_holdout = int(pc.sum(holdout).as_py() or 0)
     return units.filter(pc.invert(holdout)), n_holdout
@@ -478,6 +499,15 @@ def report_command(
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write a self-contained HTML report.")
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="memory: read the experiment's logs at once (default); local: build its "
+            "units partition by partition (memory holds one partition of the logs); ray: "
+            "the partitions in Ray tasks. Same numbers.",
+        ),
+    ] = "memory",
     as_json: JsonOption = False,
     _config_dir: ConfigDirOption = None,
 ) -> None:
@@ -496,8 +526,16 @@ def report_command(
 
     cli = session(ctx)
     experiment = find_experiment(cli.config, name)
-    decisions = read_experiment_decisions(experiment, cli.home)
-    units, holdout = load_units(cli.config, experiment, cli.home, decisions)
+    if engine == "memory":
+        decisions = read_experiment_decisions(experiment, cli.home)
+        units, holdout = load_units(cli.config, experiment, cli.home, decisions)
+    else:
+        from liftgate.app.report_units import units_locally, units_with_ray
+
+        job = units_job(cli.config, experiment, cli.home)
+        built = units_locally(job) if engine == "local" else units_with_ray(job, cli.home)
+        units, holdout = without_holdout(built)
+        decisions = job.decision_arms()
     if units.num_rows == 0:
         raise CheckFailed(
             f"experiment {name!r}: no exposures yet in the decision log under {cli.home.root} "

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -13,30 +11,9 @@ import typer
 
 from liftgate.app.cli.common import ConfigDirOption, JsonOption, session
 from liftgate.app.cli.group import CommandGroup
-from liftgate.app.cli.output import emit
+from liftgate.app.cli.output import emit, progress_bar
 
 app = CommandGroup(help="The online feature store: what serving knows of each customer.")
-
-
-@contextmanager
-def _progress_bar(total: int, show: bool) -> Iterator[Callable[[int], None]]:
-    """A callback advancing a progress bar of `total` rows on stderr (or drawing nothing)."""
-    if not show:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    bar = Progress(
-        "{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
-    with bar:
-        task = bar.add_task("customers", total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 @app.command("push")
@@ -90,9 +67,14 @@ def push(
     catalogue = ActionCatalogue(config.actions)
     started = time.perf_counter()
     table = read_customers(source, contract, catalogue)
-    with _progress_bar(table.num_rows, show=not as_json) as on_rows:
+    with progress_bar(show=not as_json) as start_bar:
         store = push_rows(
-            table, contract, catalogue, customers_path(config, cli.home), redis_url, on_rows
+            table,
+            contract,
+            catalogue,
+            customers_path(config, cli.home),
+            redis_url,
+            start_bar(table.num_rows),
         )
     summary = {
         "pushed": table.num_rows,

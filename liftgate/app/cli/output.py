@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
@@ -28,6 +29,36 @@ def emit(document: object, as_json: bool, render: Callable[[], None]) -> None:
         sys.stdout.write(json.dumps(document, default=str) + "\n")
     else:
         render()
+
+
+#: `start(total, done=0)` begins the bar and returns `advance(n)`.
+StartBar = Callable[..., Callable[[int], None]]
+
+
+@contextmanager
+def progress_bar(show: bool, what: str = "customers") -> Iterator[StartBar]:
+    """A progress bar of `what` on stderr, drawn while the block runs (or nothing when not
+    `show`, e.g. under `--json`): yields `start(total, done=0)`, which returns `advance(n)`."""
+    if not show:
+        yield lambda total, done=0: lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress(
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+
+    def start(total: int, done: int = 0) -> Callable[[int], None]:
+        task = bar.add_task(what, total=total, completed=done)
+        return lambda n: bar.advance(task, n)
+
+    with bar:
+        yield start
 
 
 def table_of(*columns: str, numeric: Iterable[str] = ()) -> Table:

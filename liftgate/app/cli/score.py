@@ -12,7 +12,7 @@ import typer
 
 from liftgate.app.cli.common import ConfigDirOption, JsonOption, session
 from liftgate.app.cli.group import CommandGroup
-from liftgate.app.cli.output import emit, say
+from liftgate.app.cli.output import emit, progress_bar, say
 from liftgate.core.vocabulary import CHAMPION
 
 if TYPE_CHECKING:
@@ -28,22 +28,8 @@ def _local_with_progress_bar(
 ) -> None:
     from liftgate.app.batch_score import score_locally
 
-    if not show:
-        score_locally(job, source, target)
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    bar = Progress(
-        "{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
-    with bar:
-        task = bar.add_task("customers", total=customers)
-        score_locally(job, source, target, on_batch=lambda n: bar.advance(task, n))
+    with progress_bar(show) as start_bar:
+        score_locally(job, source, target, on_batch=start_bar(customers))
 
 
 @app.command("score")

@@ -100,12 +100,14 @@ def serve(
     host = host or config.serving.host
     port = port or config.serving.port
     topology = topology or config.serving.topology
-    # At once, before Ray: a missing or empty online store names itself and its command.
+    # At once, before Ray: a bad LIFTGATE_AUTH (exit 2), then a missing or empty online
+    # store, each naming itself and what fixes it.
+    auth = auth_enabled(config.serving.auth, os.environ)
     check_online_store(config, cli.home)
     if not detach:
         runner.serve_foreground(config, cli.home, host, port, topology)
         return
-    if not auth_enabled(config.serving.auth, os.environ):  # a bad LIFTGATE_AUTH: exit 2
+    if not auth:
         say(f"WARNING: {OFF_WARNING}")
     info = runner.serve_detached(cli.home, host, port, topology, config.directory)
     emit(
