@@ -89,3 +89,14 @@ def test_a_start_that_is_not_ready_says_why(home: Home) -> None:
     assert error.exit_code == 2
     assert "'features': False" in str(error)
     assert f"loading fails: InputError: no online store: {home.customers}" in str(error)
+
+
+@pytest.mark.parametrize("detach", [[], ["--detach"]])
+def test_serve_without_a_champion_exits_2_naming_it_and_the_training(home: Home, detach) -> None:
+    home.customers.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"customer_id": ["c1"]}), home.customers)  # the store is there
+    result = serve(home, *detach)
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert "no model to serve: 'liftgate-scorer' has no 'champion' alias" in error
+    assert "liftgate train --data WORLD_DIR" in error

@@ -8,11 +8,13 @@ from typing import Annotated
 
 import typer
 
+from configs.loader import LiftgateConfig
 from configs.schema import ServingConfig
 from liftgate.app.cli.common import ConfigDirOption, JsonOption, session
 from liftgate.app.cli.group import CommandGroup
 from liftgate.app.cli.output import emit, say
 from liftgate.app.cluster_config import ExportFormat
+from liftgate.core.home import Home
 
 # serving.yaml's choices, one spelling.
 Topology = ServingConfig.model_fields["topology"].annotation
@@ -101,9 +103,10 @@ def serve(
     port = port or config.serving.port
     topology = topology or config.serving.topology
     # At once, before Ray: a bad LIFTGATE_AUTH (exit 2), then a missing or empty online
-    # store, each naming itself and what fixes it.
+    # store, then no model under the served alias, each naming itself and what fixes it.
     auth = auth_enabled(config.serving.auth, os.environ)
     check_online_store(config, cli.home)
+    check_served_model(config, cli.home)
     if not detach:
         runner.serve_foreground(config, cli.home, host, port, topology)
         return
@@ -118,6 +121,22 @@ def serve(
             f"log {info['log']}; stop with `liftgate stop`"
         ),
     )
+
+
+def check_served_model(config: LiftgateConfig, home: Home) -> None:
+    """An InputError naming the model, the alias and the command that registers one, unless
+    the registry has a version under the alias serving.yaml serves."""
+    from liftgate.core.errors import InputError
+    from registry.client import ModelRegistry
+
+    name, alias = config.models.scorer.name, config.serving.model_alias
+    registry = ModelRegistry(home, config.models.registry)
+    if registry.alias_version(name, alias) is None:
+        raise InputError(
+            f"no model to serve: {name!r} has no {alias!r} alias in the registry "
+            f"({registry.store.uri}); train and register one with "
+            "`liftgate train --data WORLD_DIR` (a world: `liftgate world generate --out WORLD_DIR`)"
+        )
 
 
 @app.command("stop")
