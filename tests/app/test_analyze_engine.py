@@ -17,6 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
+from unit_tables import unit_table  # tests/, beside conftest.py
 
 from configs.loader import load_config
 from experiments.logs.schema import DecisionRecord, OutcomeRecord
@@ -36,18 +37,7 @@ ARGS = [
 
 def make_table(n: int, seed: int = 0) -> pa.Table:
     rng = np.random.default_rng(seed)
-    arm = rng.choice(["control", "treatment", "other"], n)
-    pre = rng.gamma(2.0, 10.0, n)
-    converted = rng.random(n) < (0.05 + 0.004 * pre) * np.where(arm == "treatment", 1.2, 1.0)
-    return pa.table(
-        {
-            "arm": arm,
-            "converted": converted.astype(np.int64),
-            "revenue": converted * (pre + rng.gamma(2.0, 5.0, n)),
-            "orders": 1 + rng.poisson(1.0, n),
-            "pre_revenue": pre,
-        }
-    )
+    return unit_table(rng.choice(["control", "treatment", "other"], n), rng)
 
 
 @pytest.fixture(scope="module")

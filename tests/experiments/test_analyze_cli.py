@@ -15,6 +15,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
+from unit_tables import unit_table  # tests/, beside conftest.py
 
 from configs.loader import load_config
 from experiments.logs.schema import DecisionRecord, OutcomeRecord
@@ -36,18 +37,7 @@ RESULT_KEYS = {
 
 def make_table(n: int = 6_000, seed: int = 0, share: float = 0.5) -> pa.Table:
     rng = np.random.default_rng(seed)
-    arm = np.where(rng.random(n) < share, "control", "treatment")
-    pre = rng.gamma(2.0, 10.0, n)
-    converted = rng.random(n) < (0.05 + 0.004 * pre) * np.where(arm == "treatment", 1.2, 1.0)
-    return pa.table(
-        {
-            "arm": arm,
-            "converted": converted.astype(np.int64),
-            "revenue": converted * (pre + rng.gamma(2.0, 5.0, n)),
-            "orders": 1 + rng.poisson(1.0, n),
-            "pre_revenue": pre,
-        }
-    )
+    return unit_table(np.where(rng.random(n) < share, "control", "treatment"), rng)
 
 
 @pytest.fixture(scope="module")
