@@ -175,7 +175,7 @@ def test_a_killed_supervisor_is_restarted_and_the_rollout_still_rolls_back(
     answers = [decide(i) for i in range(60)]
     assert {a["model"]["version"] for a in answers} == {"1"}
     assert all(a["experiment"] is None for a in answers)
-    # Exactly one supervisor, alive: the restarted one.
-    (only,) = supervisors(head)
-    assert only["state"] == "ALIVE" and only["pid"] == restarted
+    # Exactly one supervisor alive, the restarted one (asked again while the dashboard's
+    # state API is slow to answer under load: a failed read lists none).
+    assert eventually(lambda: alive_pid(head) == restarted, 60), supervisors(head)
     client.close()
