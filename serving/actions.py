@@ -48,6 +48,7 @@ from experiments.logs.schema import ActionRecord
 from experiments.logs.wal import LogUnavailable
 from experiments.logs.writer import LogWriter
 from liftgate.core import audit
+from liftgate.core.clock import utc_now
 from liftgate.core.home import Home
 from liftgate.governance.action_log import commit_record
 from liftgate.governance.action_request import ActionRequestData
@@ -77,10 +78,6 @@ class CreativeLookup(Protocol):
     def status(self, creative_id: str) -> str | None: ...
 
     def close(self) -> None: ...
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class ActionService:

@@ -37,16 +37,13 @@ from typing import Any
 from configs.loader import LiftgateConfig
 from experiments.logs.schema import EventRecord
 from experiments.logs.writer import LogWriter
+from liftgate.core.clock import utc_now
 from liftgate.core.home import Home
 from liftgate.governance.events import CustomerEvent, EventInbox, log_record
 from serving.api_models import EventRequest
 from serving.metrics import ServingMetrics
 from serving.outcome_rules import OutcomeRules
 from serving.service import InvalidRequest, field_error
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class EventService:

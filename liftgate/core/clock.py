@@ -24,6 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
+def utc_now() -> dt.datetime:
+    """The wall clock, with its zone: every component's default clock."""
+    return dt.datetime.now(dt.UTC)
+
+
 @dataclass(frozen=True)
 class CompressedClock:
     origin: dt.datetime

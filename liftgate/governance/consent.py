@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Final, get_args
 
 from configs.schema import NO_CHANNEL, ChannelName
+from liftgate.core.clock import utc_now
 from liftgate.core.errors import InputError
 from liftgate.core.sqlite import SharedDatabase
 
@@ -103,10 +104,6 @@ VALUES (?, ?, ?, ?, ?, ?)
 """
 _GRANTED_CHANNELS = "SELECT channel FROM consent WHERE customer_id = ? AND granted = 1"
 _IS_GRANTED = "SELECT granted FROM consent WHERE customer_id = ? AND channel = ?"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def stamp(moment: datetime) -> str:

@@ -24,9 +24,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from liftgate.core.clock import utc_now
 from liftgate.core.errors import InputError
 from liftgate.core.tables import read_table
-from liftgate.governance.consent import ConsentRow, check, check_channel, utc_now
+from liftgate.governance.consent import ConsentRow, check, check_channel
 
 REQUIRED: Final = ("customer_id", "channel", "granted", "ts")
 SOURCE: Final = "source"

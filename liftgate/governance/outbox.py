@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from configs.schema import DeliverySettings
@@ -46,6 +46,7 @@ from experiments.logs.schema import ActionRecord
 from experiments.logs.wal import LogUnavailable
 from experiments.logs.writer import LogWriter
 from liftgate.core.allocation import unit_draw
+from liftgate.core.clock import utc_now
 from liftgate.core.home import Home
 from liftgate.governance.action_log import attempt_record
 from liftgate.governance.action_store import (
@@ -113,10 +114,6 @@ class DeliveryRound:
     def __str__(self) -> str:
         counts = [f"{name} {value}" for name, value in asdict(self).items() if value]
         return ", ".join(counts) or "nothing due"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class OutboxWorker:

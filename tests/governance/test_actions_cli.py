@@ -10,11 +10,11 @@ from typer.testing import CliRunner
 
 from configs.loader import load_config
 from liftgate.app.cli.main import app
+from liftgate.core.clock import utc_now
 from liftgate.core.home import HOME_ENV
 from liftgate.governance.action_request import ActionRequestData
 from liftgate.governance.action_store import ActionStore
 from liftgate.governance.checks import Refusal
-from liftgate.governance.outbox import utc_now
 
 runner = CliRunner()
 
